@@ -1,0 +1,82 @@
+/*
+ * Private helpers of libhcsspawn. Everything here is safe to call in a child created by
+ * clone() from a multi-threaded parent: no allocation, no stdio, no locks, only syscalls and
+ * plain memory work on buffers the caller owns.
+ */
+#ifndef HCS_INTERNAL_H
+#define HCS_INTERNAL_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hcs_spawn.h"
+
+#define HCS_HIDDEN __attribute__((visibility("hidden")))
+#define HCS_NORETURN __attribute__((noreturn))
+
+/* The running child: the plan plus the few fds it accumulates. */
+struct child {
+    const struct hcs_spawn_plan *plan;
+    int sync_fd;
+    int rootfd;          /* O_PATH fd of the rootfs (after it was bound onto itself) */
+    int console_slave;   /* the pty slave once created, -1 before */
+    uint32_t state_len;  /* bytes of state JSON received with HCS_MSG_GO */
+    char *stack2;        /* stack for the process cloned by the intermediate */
+    char exe[4096];      /* argv[0] resolved against PATH inside the container */
+};
+
+/* ---- strings (bounded, never allocate) ---- */
+HCS_HIDDEN size_t str_len(const char *s);
+HCS_HIDDEN size_t str_copy(char *dst, size_t cap, const char *src);
+HCS_HIDDEN size_t str_append(char *dst, size_t cap, const char *src);
+HCS_HIDDEN void str_uint(char *dst, size_t cap, unsigned long long v);
+HCS_HIDDEN int str_eq(const char *a, const char *b);
+HCS_HIDDEN int str_has_prefix(const char *s, const char *prefix);
+/* "/proc/self/fd/<fd>" into buf */
+HCS_HIDDEN const char *proc_fd_path(char *buf, size_t cap, int fd);
+
+/* ---- errors ---- */
+HCS_HIDDEN void err_set(struct hcs_error *e, int err, const char *step, const char *d1, const char *d2);
+/* Reports the failure to the parent on the sync socket and exits the child. */
+HCS_HIDDEN HCS_NORETURN void child_fail(struct child *c, const char *step, const char *d1, const char *d2);
+HCS_HIDDEN HCS_NORETURN void child_fail_errno(struct child *c, int err, const char *step, const char *d1, const char *d2);
+
+/* ---- sync socket ---- */
+HCS_HIDDEN int sync_send(int fd, uint32_t type, int32_t pid, const struct hcs_error *err);
+/* Waits for HCS_MSG_GO; payload (may be NULL) receives the bytes that follow the header. */
+HCS_HIDDEN int sync_wait_go(int fd, char *payload, uint32_t cap, uint32_t *len);
+
+/* ---- syscalls glibc 2.36 does not wrap ---- */
+HCS_HIDDEN int sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+HCS_HIDDEN int sys_open_tree(int dirfd, const char *path, unsigned int flags);
+HCS_HIDDEN int sys_move_mount(int from_dirfd, const char *from, int to_dirfd, const char *to, unsigned int flags);
+HCS_HIDDEN int sys_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
+                                 uint64_t attr_clr, uint64_t propagation, int userns_fd);
+HCS_HIDDEN int sys_pivot_root(const char *new_root, const char *put_old);
+HCS_HIDDEN int sys_pidfd_open(pid_t pid);
+HCS_HIDDEN int sys_close_range(unsigned int first, unsigned int last, unsigned int flags);
+/* Credentials by raw syscall: glibc's setresuid()/setgroups() run __nptl_setxid, which
+ * signals every thread glibc believes exists. In a child cloned from a multi-threaded parent
+ * those threads are not there, and the call waits for them forever. */
+HCS_HIDDEN int sys_setresuid(uid_t r, uid_t e, uid_t s);
+HCS_HIDDEN int sys_setresgid(gid_t r, gid_t e, gid_t s);
+HCS_HIDDEN int sys_setgroups(size_t n, const gid_t *groups);
+HCS_HIDDEN int write_file(const char *path, const char *data, size_t len);
+
+/* ---- the pieces of the child ---- */
+HCS_HIDDEN void rootfs_mounts(struct child *c);        /* propagation, bind root, steps */
+HCS_HIDDEN void rootfs_pivot(struct child *c);         /* pivot_root or move+chroot */
+HCS_HIDDEN void rootfs_finish(struct child *c);        /* masks, read-only paths, sysctl, ro root */
+HCS_HIDDEN void process_console(struct child *c);      /* pty, /dev/console, controlling tty */
+HCS_HIDDEN void process_lookup(struct child *c);       /* resolve argv[0] */
+HCS_HIDDEN void process_limits(struct child *c);       /* rlimits, personality, keyring */
+HCS_HIDDEN void process_identity(struct child *c);     /* groups, uid/gid, capabilities, umask, nnp */
+HCS_HIDDEN void process_seccomp(struct child *c);
+HCS_HIDDEN void process_seccomp_notify(struct child *c); /* load now, hand the listener to the parent */
+HCS_HIDDEN HCS_NORETURN void process_exec(struct child *c);
+HCS_HIDDEN void run_child_hooks(struct child *c, const struct hcs_hook *hooks, uint32_t n, const char *which);
+
+#endif

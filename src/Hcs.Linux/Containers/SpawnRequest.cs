@@ -1,0 +1,97 @@
+namespace Hcs.Linux.Containers;
+
+/// <summary>
+/// Everything the native spawn library needs, as plain managed data. Planners build it from an
+/// OCI spec (pure logic, unit tested without root); <see cref="Spawner"/> marshals it.
+/// </summary>
+public sealed class SpawnRequest
+{
+    public bool IsExec { get; set; }
+    public ulong CloneFlags { get; set; }
+    /// <summary>Namespaces to enter, already in join order (user first, mount last).</summary>
+    public List<NamespaceJoin> Joins { get; } = [];
+    public string? UidMap { get; set; }
+    public string? GidMap { get; set; }
+    /// <summary>Non-null: create a time namespace with these offsets ("" = none).</summary>
+    public string? TimeOffsets { get; set; }
+    public string? KeyringName { get; set; }
+
+    public string? Rootfs { get; set; }
+    public bool SetupRootfs { get; set; }
+    public bool NoPivot { get; set; }
+    public bool RootReadonly { get; set; }
+    public ulong RootPropagation { get; set; }
+    public string? RootfsParentMount { get; set; }
+    public ulong RootfsPropagation { get; set; }
+    public List<MountStep> Steps { get; } = [];
+    public List<string> MaskedPaths { get; } = [];
+    public List<string> ReadonlyPaths { get; } = [];
+    /// <summary>Key as a /proc/sys relative path ("net/ipv4/ip_forward") and value.</summary>
+    public List<KeyValuePair<string, string>> Sysctls { get; } = [];
+    public string? Hostname { get; set; }
+    public string? Domainname { get; set; }
+
+    public List<string> Args { get; set; } = [];
+    public List<string> Env { get; set; } = [];
+    public string Cwd { get; set; } = "/";
+    public uint Uid { get; set; }
+    public uint Gid { get; set; }
+    public List<uint> AdditionalGids { get; } = [];
+    public uint? Umask { get; set; }
+    public int? Personality { get; set; }
+    public List<(int Resource, ulong Soft, ulong Hard)> Rlimits { get; } = [];
+    public CapabilitySets? Capabilities { get; set; }
+    public bool NoNewPrivileges { get; set; }
+
+    public bool Terminal { get; set; }
+    public bool ConsoleMount { get; set; }
+    public ushort ConsoleRows { get; set; }
+    public ushort ConsoleCols { get; set; }
+    public int PreserveFds { get; set; }
+
+    public byte[]? SeccompFilter { get; set; }
+    public uint SeccompFlags { get; set; }
+    public bool SeccompNotify { get; set; }
+
+    public List<Schema.Oci.Hook> CreateContainerHooks { get; } = [];
+    public List<Schema.Oci.Hook> StartContainerHooks { get; } = [];
+    /// <summary>Stop after the mounts so the parent can run prestart/createRuntime hooks.</summary>
+    public bool HookSync { get; set; }
+}
+
+public readonly record struct NamespaceJoin(string Type, string Path);
+
+public readonly record struct CapabilitySets(ulong Bounding, ulong Effective, ulong Permitted, ulong Inheritable, ulong Ambient);
+
+/// <summary>One step of the root filesystem plan (see hcs_mount_step in native/include/hcs_spawn.h).</summary>
+public sealed record MountStep
+{
+    public required MountStepKind Kind { get; init; }
+    public required string Target { get; init; }
+    public bool TargetIsFile { get; init; }
+    public string? Source { get; init; }
+    public string? FsType { get; init; }
+    public string? Data { get; init; }
+    public ulong Flags { get; init; }
+    public ulong AttrSet { get; init; }
+    public ulong AttrClear { get; init; }
+    public ulong Propagation { get; init; }
+    public bool Recursive { get; init; }
+    public uint Mode { get; init; }
+    public ulong Device { get; init; }
+    public long Uid { get; init; } = -1;
+    public long Gid { get; init; } = -1;
+    public bool Optional { get; init; }
+    /// <summary>Idmapped bind: uid and gid map text for a user namespace made for this mount.</summary>
+    public (string Uid, string Gid)? IdMap { get; init; }
+}
+
+public enum MountStepKind : uint
+{
+    Mount = 1,
+    Bind = 2,
+    Mknod = 3,
+    Symlink = 4,
+    Mkdir = 5,
+    SetAttr = 6,
+}

@@ -1,0 +1,256 @@
+using Hcs.Linux.Native;
+using Hcs.Linux.Spec;
+
+namespace Hcs.Linux.Containers;
+
+/// <summary>
+/// Turns a <see cref="SpawnRequest"/> into the native plan and starts the child with
+/// hcs_spawn. The returned <see cref="SpawnSession"/> carries the pid and the parent's end of
+/// the sync socket; the caller drives the protocol (cgroups, hooks) with it.
+/// </summary>
+public static unsafe class Spawner
+{
+    /// <summary>Bytes the child reserves for the state JSON its hooks receive.</summary>
+    private const int StateBufferSize = 256 * 1024;
+
+    public static SpawnSession Start(SpawnRequest r, int startFd, int consoleFd, bool startViaSync)
+    {
+        int* pair = stackalloc int[2];
+        Libc.Check(Libc.SocketPair(Libc.AF_UNIX, Libc.SOCK_SEQPACKET | Libc.SOCK_CLOEXEC, 0, pair), "socketpair");
+        int parentFd = pair[0], childFd = pair[1];
+        var opened = new List<int>();
+        try
+        {
+            using var arena = new NativeArena();
+            var plan = (SpawnAbi.Plan*)arena.Alloc(sizeof(SpawnAbi.Plan));
+            Fill(plan, r, arena, opened);
+            plan->SyncFd = childFd;
+            plan->StartFd = startViaSync ? childFd : startFd;
+            plan->ConsoleFd = consoleFd;
+
+            int pid;
+            SpawnAbi.Error error;
+            if (SpawnAbi.Spawn(plan, parentFd, &pid, &error) < 0)
+                throw SpawnException.From(error);
+            return new SpawnSession(pid, parentFd);
+        }
+        catch
+        {
+            Libc.Close(parentFd);
+            throw;
+        }
+        finally
+        {
+            // The child has its own copies now; ours must go, or EOF on the sync socket (the
+            // sign that the child died or exec'd) would never come.
+            Libc.Close(childFd);
+            foreach (var fd in opened) Libc.Close(fd);
+        }
+    }
+
+    private static void Fill(SpawnAbi.Plan* p, SpawnRequest r, NativeArena a, List<int> opened)
+    {
+        p->Abi = SpawnAbi.Version;
+        var flags = SpawnAbi.PlanFlags.None;
+        if (r.IsExec) flags |= SpawnAbi.PlanFlags.Exec;
+        if (r.NoPivot) flags |= SpawnAbi.PlanFlags.NoPivot;
+        if (r.RootReadonly) flags |= SpawnAbi.PlanFlags.RootReadonly;
+        if (r.KeyringName is not null) flags |= SpawnAbi.PlanFlags.NewKeyring;
+        if (r.Terminal) flags |= SpawnAbi.PlanFlags.Terminal;
+        if (r.ConsoleMount) flags |= SpawnAbi.PlanFlags.ConsoleMount;
+        if (r.NoNewPrivileges) flags |= SpawnAbi.PlanFlags.NoNewPrivs;
+        if (r.Umask is not null) flags |= SpawnAbi.PlanFlags.SetUmask;
+        if (r.Personality is not null) flags |= SpawnAbi.PlanFlags.Personality;
+        if (r.SetupRootfs) flags |= SpawnAbi.PlanFlags.SetupRootfs;
+        if (r.HookSync) flags |= SpawnAbi.PlanFlags.HookSync;
+        if (r.SeccompNotify) flags |= SpawnAbi.PlanFlags.SeccompNotify;
+        p->Flags = flags;
+        p->CloneFlags = r.CloneFlags;
+
+        p->Joins = a.Array<SpawnAbi.NsJoin>(r.Joins.Count);
+        p->NJoins = (uint)r.Joins.Count;
+        for (int i = 0; i < r.Joins.Count; i++)
+        {
+            var j = r.Joins[i];
+            int fd = Libc.Open(j.Path, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+            if (fd < 0) throw new SpawnException(Libc.Errno, $"open {j.Type} namespace", j.Path);
+            opened.Add(fd);
+            p->Joins[i] = new SpawnAbi.NsJoin { Fd = fd, Type = (int)LinuxNames.Namespaces[j.Type].Flag };
+        }
+        p->PreserveFds = r.PreserveFds;
+        p->ConsoleRows = r.ConsoleRows;
+        p->ConsoleCols = r.ConsoleCols;
+        p->TimensOffsets = a.Str(r.TimeOffsets);
+        p->UidMap = a.Str(r.UidMap);
+        p->GidMap = a.Str(r.GidMap);
+        p->KeyringName = a.Str(r.KeyringName);
+
+        p->Rootfs = a.Str(r.Rootfs);
+        p->RootPropagation = r.RootPropagation;
+        p->RootfsParentMount = a.Str(r.RootfsParentMount);
+        p->RootfsPropagation = r.RootfsPropagation;
+        p->Steps = a.Array<SpawnAbi.MountStep>(r.Steps.Count);
+        p->NSteps = (uint)r.Steps.Count;
+        for (int i = 0; i < r.Steps.Count; i++)
+            FillStep(&p->Steps[i], r.Steps[i], a, opened);
+        p->MaskedPaths = a.StrArray(r.MaskedPaths);
+        p->NMaskedPaths = (uint)r.MaskedPaths.Count;
+        p->ReadonlyPaths = a.StrArray(r.ReadonlyPaths);
+        p->NReadonlyPaths = (uint)r.ReadonlyPaths.Count;
+        var sysctls = new List<string>(r.Sysctls.Count * 2);
+        foreach (var kv in r.Sysctls) { sysctls.Add(kv.Key); sysctls.Add(kv.Value); }
+        p->Sysctls = a.StrArray(sysctls);
+        p->NSysctls = (uint)r.Sysctls.Count;
+        p->Hostname = a.Str(r.Hostname);
+        p->Domainname = a.Str(r.Domainname);
+
+        p->Argv = a.StrArray(r.Args);
+        p->Envp = a.StrArray(r.Env);
+        p->Cwd = a.Str(r.Cwd);
+        p->Uid = r.Uid;
+        p->Gid = r.Gid;
+        p->Groups = a.Array<uint>(r.AdditionalGids.Count);
+        for (int i = 0; i < r.AdditionalGids.Count; i++) p->Groups[i] = r.AdditionalGids[i];
+        p->NGroups = (uint)r.AdditionalGids.Count;
+        p->Umask = r.Umask ?? 0;
+        p->Personality = (uint)(r.Personality ?? 0);
+        p->Rlimits = a.Array<SpawnAbi.Rlimit>(r.Rlimits.Count);
+        p->NRlimits = (uint)r.Rlimits.Count;
+        for (int i = 0; i < r.Rlimits.Count; i++)
+            p->Rlimits[i] = new SpawnAbi.Rlimit { Resource = r.Rlimits[i].Resource, Soft = r.Rlimits[i].Soft, Hard = r.Rlimits[i].Hard };
+        if (r.Capabilities is { } caps)
+        {
+            p->HasCaps = 1;
+            p->CapBounding = caps.Bounding;
+            p->CapEffective = caps.Effective;
+            p->CapPermitted = caps.Permitted;
+            p->CapInheritable = caps.Inheritable;
+            p->CapAmbient = caps.Ambient;
+        }
+        if (r.SeccompFilter is { Length: > 0 } filter)
+        {
+            p->SeccompFilter = a.Bytes(filter);
+            p->SeccompLen = (uint)(filter.Length / 8);
+            p->SeccompFlags = r.SeccompFlags;
+        }
+        p->CreateContainerHooks = Hooks(r.CreateContainerHooks, a);
+        p->NCreateContainerHooks = (uint)r.CreateContainerHooks.Count;
+        p->StartContainerHooks = Hooks(r.StartContainerHooks, a);
+        p->NStartContainerHooks = (uint)r.StartContainerHooks.Count;
+        if (r.CreateContainerHooks.Count + r.StartContainerHooks.Count > 0)
+        {
+            p->StateBuf = (byte*)a.Alloc(StateBufferSize);
+            p->StateBufLen = StateBufferSize;
+        }
+    }
+
+    private static void FillStep(SpawnAbi.MountStep* s, MountStep m, NativeArena a, List<int> opened)
+    {
+        s->Kind = (uint)m.Kind;
+        s->TargetKind = m.TargetIsFile ? SpawnAbi.TargetFile : SpawnAbi.TargetDir;
+        s->Source = a.Str(m.Source);
+        s->Target = a.Str(m.Target);
+        s->FsType = a.Str(m.FsType);
+        s->Data = a.Str(m.Data);
+        s->Flags = m.Flags;
+        s->AttrSet = m.AttrSet;
+        s->AttrClr = m.AttrClear;
+        s->Propagation = m.Propagation;
+        s->Recursive = m.Recursive ? 1u : 0u;
+        s->Mode = m.Mode;
+        s->Dev = m.Device;
+        s->Uid = m.Uid;
+        s->Gid = m.Gid;
+        s->Optional = m.Optional ? 1u : 0u;
+        s->UsernsFd = -1;
+        if (m.IdMap is { } map)
+        {
+            SpawnAbi.Error e;
+            int fd = SpawnAbi.MakeUserns(a.Str(map.Uid), a.Str(map.Gid), &e);
+            if (fd < 0) throw SpawnException.From(e);
+            opened.Add(fd);
+            s->UsernsFd = fd;
+        }
+    }
+
+    private static SpawnAbi.Hook* Hooks(List<Schema.Oci.Hook> hooks, NativeArena a)
+    {
+        var h = a.Array<SpawnAbi.Hook>(hooks.Count);
+        for (int i = 0; i < hooks.Count; i++)
+            HookRunner.Fill(&h[i], hooks[i], a);
+        return h;
+    }
+}
+
+/// <summary>The parent's side of a spawned child: its pid and the sync socket.</summary>
+public sealed unsafe class SpawnSession(int pid, int syncFd) : IDisposable
+{
+    public int Pid { get; } = pid;
+    public int SyncFd { get; private set; } = syncFd;
+
+    /// <summary>Next message from the child; Type 0 means EOF (it exec'd or died).</summary>
+    public SpawnMessage Receive()
+    {
+        SpawnAbi.Msg m;
+        int fd;
+        int n = SpawnAbi.SyncRecv(SyncFd, &m, &fd);
+        if (n < 0) throw new ErrnoException(Libc.Errno, "read from container process");
+        if (n == 0) return new SpawnMessage(0, -1, null);
+        if (m.Type == SpawnAbi.MsgError) return new SpawnMessage(m.Type, fd, SpawnException.From(m.Error));
+        return new SpawnMessage(m.Type, fd, null);
+    }
+
+    public void Go(ReadOnlySpan<byte> payload = default)
+    {
+        int size = sizeof(SpawnAbi.Msg) + payload.Length;
+        var buf = size <= 4096 ? stackalloc byte[size] : new byte[size];
+        buf.Clear();
+        fixed (byte* b = buf)
+        {
+            ((SpawnAbi.Msg*)b)->Type = SpawnAbi.MsgGo;
+            payload.CopyTo(buf[sizeof(SpawnAbi.Msg)..]);
+            // SOCK_SEQPACKET: one write is one message, delivered whole or not at all.
+            if (Libc.Write(SyncFd, b, size) != size)
+                throw new ErrnoException(Libc.Errno, "resume container process");
+        }
+    }
+
+    /// <summary>Kills the child (if the session failed midway) and reaps it.</summary>
+    public void KillAndReap()
+    {
+        Libc.Kill(Pid, 9);
+        try { Libc.WaitForExit(Pid); } catch (ErrnoException) { }
+    }
+
+    public void Dispose()
+    {
+        if (SyncFd >= 0) Libc.Close(SyncFd);
+        SyncFd = -1;
+    }
+}
+
+public readonly record struct SpawnMessage(uint Type, int Fd, SpawnException? Error);
+
+/// <summary>A failure inside the spawn: which step, errno, and the path or name involved.</summary>
+public sealed class SpawnException : Exception
+{
+    public int Errno { get; }
+    public string Step { get; }
+    public string Detail { get; }
+
+    public SpawnException(int errno, string step, string detail)
+        : base(Format(errno, step, detail))
+    {
+        Errno = errno;
+        Step = step;
+        Detail = detail;
+    }
+
+    internal static SpawnException From(in SpawnAbi.Error e) => new(e.Err, e.StepText, e.DetailText);
+
+    private static string Format(int errno, string step, string detail)
+    {
+        var text = detail.Length > 0 ? $"{step} {detail}" : step;
+        return errno != 0 ? $"{text}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}" : text;
+    }
+}

@@ -1,0 +1,24 @@
+using System.Diagnostics;
+
+namespace Hcs.Linux;
+
+/// <summary>
+/// Milestones with timestamps, printed to stderr when HCS_TRACE=1: a cheap profiler for the
+/// few milliseconds a runtime command lives (strace distorts them too much to be useful).
+/// </summary>
+public static class PerfTrace
+{
+    private static readonly bool Enabled = Environment.GetEnvironmentVariable("HCS_TRACE") == "1";
+    private static readonly long Start = Stopwatch.GetTimestamp();
+
+    public static void Mark(string what)
+    {
+        if (!Enabled) return;
+        var ms = Stopwatch.GetElapsedTime(Start).TotalMilliseconds;
+        var bytes = System.Text.Encoding.UTF8.GetBytes($"[trace {ms,8:F3} ms] {what}\n");
+        unsafe
+        {
+            fixed (byte* p = bytes) Native.Libc.Write(2, p, bytes.Length);
+        }
+    }
+}

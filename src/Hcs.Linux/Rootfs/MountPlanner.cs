@@ -1,0 +1,308 @@
+using Hcs.Linux.Containers;
+using Hcs.Schema;
+using Hcs.Schema.Oci;
+
+namespace Hcs.Linux.Rootfs;
+
+/// <summary>
+/// Turns the OCI mounts, devices and /dev conventions into the ordered mount steps the native
+/// child executes. Pure logic: the host facts it needs (does a bind source exist, what does the
+/// cgroup tree look like) come in through <see cref="IHostView"/>, so it is unit tested without root.
+/// </summary>
+public sealed class MountPlanner(IHostView host)
+{
+    // mount(2) flags
+    public const ulong MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_SYNCHRONOUS = 16,
+        MS_REMOUNT = 32, MS_MANDLOCK = 64, MS_DIRSYNC = 128, MS_NOSYMFOLLOW = 256, MS_NOATIME = 1024,
+        MS_NODIRATIME = 2048, MS_BIND = 4096, MS_REC = 16384, MS_UNBINDABLE = 1 << 17, MS_PRIVATE = 1 << 18,
+        MS_SLAVE = 1 << 19, MS_SHARED = 1 << 20, MS_RELATIME = 1 << 21, MS_STRICTATIME = 1 << 24, MS_LAZYTIME = 1 << 25;
+
+    // mount_setattr(2) attributes
+    public const ulong ATTR_RDONLY = 0x1, ATTR_NOSUID = 0x2, ATTR_NODEV = 0x4, ATTR_NOEXEC = 0x8,
+        ATTR__ATIME = 0x70, ATTR_RELATIME = 0x0, ATTR_NOATIME = 0x10, ATTR_STRICTATIME = 0x20,
+        ATTR_NODIRATIME = 0x80, ATTR_NOSYMFOLLOW = 0x200000;
+
+    private const uint S_IFCHR = 0x2000, S_IFBLK = 0x6000, S_IFIFO = 0x1000;
+
+    /// <summary>The devices every container gets (as runc): null, zero, full, random, urandom, tty.</summary>
+    public static readonly (string Path, long Major, long Minor)[] DefaultDevices =
+    [
+        ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
+    ];
+
+    /// <summary>Parsed mount options: flags for mount(2), attributes for mount_setattr, the rest as data.</summary>
+    public sealed class Options
+    {
+        public ulong Flags, ClearFlags, AttrSet, AttrClear, RecAttrSet, RecAttrClear, Propagation;
+        public bool PropagationRecursive, Bind, RecursiveBind, IdMap;
+        public List<string> Data { get; } = [];
+    }
+
+    public static Options ParseOptions(IReadOnlyList<string>? options)
+    {
+        var o = new Options();
+        if (options is null) return o;
+        foreach (var opt in options)
+        {
+            switch (opt)
+            {
+                case "ro": o.Flags |= MS_RDONLY; o.ClearFlags &= ~MS_RDONLY; o.AttrSet |= ATTR_RDONLY; break;
+                case "rw": o.Flags &= ~MS_RDONLY; o.AttrSet &= ~ATTR_RDONLY; break;
+                case "nosuid": o.Flags |= MS_NOSUID; o.AttrSet |= ATTR_NOSUID; break;
+                case "suid": o.Flags &= ~MS_NOSUID; o.AttrSet &= ~ATTR_NOSUID; break;
+                case "nodev": o.Flags |= MS_NODEV; o.AttrSet |= ATTR_NODEV; break;
+                case "dev": o.Flags &= ~MS_NODEV; o.AttrSet &= ~ATTR_NODEV; break;
+                case "noexec": o.Flags |= MS_NOEXEC; o.AttrSet |= ATTR_NOEXEC; break;
+                case "exec": o.Flags &= ~MS_NOEXEC; o.AttrSet &= ~ATTR_NOEXEC; break;
+                case "sync": o.Flags |= MS_SYNCHRONOUS; break;
+                case "async": o.Flags &= ~MS_SYNCHRONOUS; break;
+                case "dirsync": o.Flags |= MS_DIRSYNC; break;
+                case "remount": o.Flags |= MS_REMOUNT; break;
+                case "mand": o.Flags |= MS_MANDLOCK; break;
+                case "nomand": o.Flags &= ~MS_MANDLOCK; break;
+                case "lazytime": o.Flags |= MS_LAZYTIME; break;
+                case "nolazytime": o.Flags &= ~MS_LAZYTIME; break;
+                case "nosymfollow": o.Flags |= MS_NOSYMFOLLOW; o.AttrSet |= ATTR_NOSYMFOLLOW; break;
+                case "symfollow": o.Flags &= ~MS_NOSYMFOLLOW; o.AttrSet &= ~ATTR_NOSYMFOLLOW; break;
+                case "atime": Atime(o, 0, ATTR_RELATIME, clearAtime: true); o.Flags &= ~(MS_NOATIME | MS_RELATIME | MS_STRICTATIME); break;
+                case "noatime": Atime(o, MS_NOATIME, ATTR_NOATIME); break;
+                case "relatime": Atime(o, MS_RELATIME, ATTR_RELATIME); break;
+                case "norelatime": o.Flags &= ~MS_RELATIME; break;
+                case "strictatime": Atime(o, MS_STRICTATIME, ATTR_STRICTATIME); break;
+                case "nostrictatime": o.Flags &= ~MS_STRICTATIME; break;
+                case "diratime": o.Flags &= ~MS_NODIRATIME; o.AttrClear |= ATTR_NODIRATIME; break;
+                case "nodiratime": o.Flags |= MS_NODIRATIME; o.AttrSet |= ATTR_NODIRATIME; break;
+                case "bind": o.Bind = true; break;
+                case "rbind": o.Bind = true; o.RecursiveBind = true; break;
+                case "private": o.Propagation = MS_PRIVATE; break;
+                case "rprivate": o.Propagation = MS_PRIVATE; o.PropagationRecursive = true; break;
+                case "shared": o.Propagation = MS_SHARED; break;
+                case "rshared": o.Propagation = MS_SHARED; o.PropagationRecursive = true; break;
+                case "slave": o.Propagation = MS_SLAVE; break;
+                case "rslave": o.Propagation = MS_SLAVE; o.PropagationRecursive = true; break;
+                case "unbindable": o.Propagation = MS_UNBINDABLE; break;
+                case "runbindable": o.Propagation = MS_UNBINDABLE; o.PropagationRecursive = true; break;
+                case "idmap": case "ridmap": o.IdMap = true; break;
+                // recursive attributes (runc 1.1+): applied to the whole bound tree
+                case "rro": o.RecAttrSet |= ATTR_RDONLY; break;
+                case "rrw": o.RecAttrClear |= ATTR_RDONLY; break;
+                case "rnosuid": o.RecAttrSet |= ATTR_NOSUID; break;
+                case "rsuid": o.RecAttrClear |= ATTR_NOSUID; break;
+                case "rnodev": o.RecAttrSet |= ATTR_NODEV; break;
+                case "rdev": o.RecAttrClear |= ATTR_NODEV; break;
+                case "rnoexec": o.RecAttrSet |= ATTR_NOEXEC; break;
+                case "rexec": o.RecAttrClear |= ATTR_NOEXEC; break;
+                case "rnodiratime": o.RecAttrSet |= ATTR_NODIRATIME; break;
+                case "rdiratime": o.RecAttrClear |= ATTR_NODIRATIME; break;
+                case "rnosymfollow": o.RecAttrSet |= ATTR_NOSYMFOLLOW; break;
+                case "rsymfollow": o.RecAttrClear |= ATTR_NOSYMFOLLOW; break;
+                case "rrelatime": o.RecAttrClear |= ATTR__ATIME; o.RecAttrSet |= ATTR_RELATIME; break;
+                case "rnoatime": o.RecAttrClear |= ATTR__ATIME; o.RecAttrSet |= ATTR_NOATIME; break;
+                case "rstrictatime": o.RecAttrClear |= ATTR__ATIME; o.RecAttrSet |= ATTR_STRICTATIME; break;
+                case "ratime": case "rnorelatime": case "rnostrictatime": o.RecAttrClear |= ATTR__ATIME; break;
+                // engine extensions other runtimes accept; they carry no kernel meaning here
+                case "tmpcopyup": case "notmpcopyup": case "z": case "Z": case "U": case "copy": case "nocopy":
+                case "defaults":
+                    break;
+                default:
+                    if (!opt.StartsWith("X-", StringComparison.Ordinal) && !opt.StartsWith("x-", StringComparison.Ordinal))
+                        o.Data.Add(opt);
+                    break;
+            }
+        }
+        return o;
+
+        static void Atime(Options o, ulong flag, ulong attr, bool clearAtime = false)
+        {
+            o.Flags &= ~(MS_NOATIME | MS_RELATIME | MS_STRICTATIME);
+            o.Flags |= flag;
+            o.AttrClear |= ATTR__ATIME;
+            o.AttrSet = (o.AttrSet & ~ATTR__ATIME) | attr;
+            _ = clearAtime;
+        }
+    }
+
+    /// <summary>Plans every mount of the spec plus /dev. Steps that must come last (making a
+    /// cgroup tmpfs read-only after its sub-mounts) are appended at the end.</summary>
+    public void Plan(Schema.Oci.Spec spec, string bundle, bool newUserns, bool cgroupns, List<MountStep> steps,
+                     DocumentErrors errors)
+    {
+        var last = new List<MountStep>();
+        bool devBound = false;
+        var mounts = spec.Mounts ?? [];
+        for (int i = 0; i < mounts.Count; i++)
+        {
+            var m = mounts[i];
+            var path = $"$.mounts[{i}]";
+            string dest = Normalize(m.Destination);
+            var o = ParseOptions(m.Options);
+            bool bind = o.Bind || m.Type == "bind";
+            if (dest == "/dev" && bind) devBound = true;
+
+            if (m.Type == "cgroup" && !bind)
+            {
+                PlanCgroup(dest, o, cgroupns, steps, last);
+                continue;
+            }
+            if (bind)
+            {
+                string source = m.Source!;
+                if (!source.StartsWith('/')) source = Path.Combine(bundle, source);
+                var kind = host.Kind(source);
+                if (kind == HostPathKind.Missing)
+                {
+                    errors.Add($"{path}.source", $"bind source \"{m.Source}\" does not exist");
+                    continue;
+                }
+                (string, string)? idmap = null;
+                if (m.UidMappings is { Count: > 0 } um && m.GidMappings is { Count: > 0 } gm)
+                    idmap = (MapText(um), MapText(gm));
+                else if (o.IdMap && spec.Linux?.UidMappings is { Count: > 0 } cu && spec.Linux.GidMappings is { Count: > 0 } cg)
+                    idmap = (MapText(cu), MapText(cg));
+                steps.Add(new MountStep
+                {
+                    Kind = MountStepKind.Bind,
+                    Source = source,
+                    Target = dest,
+                    TargetIsFile = kind == HostPathKind.File,
+                    // ro/nosuid/... of a recursive bind apply to the whole tree: a read-only volume
+                    // must not have writable sub-mounts (the same choice Docker made in v25).
+                    AttrSet = o.AttrSet | o.RecAttrSet,
+                    AttrClear = o.AttrClear | o.RecAttrClear,
+                    Propagation = o.Propagation,
+                    Recursive = o.RecursiveBind,
+                    IdMap = idmap,
+                });
+                continue;
+            }
+            steps.Add(new MountStep
+            {
+                Kind = MountStepKind.Mount,
+                Source = string.IsNullOrEmpty(m.Source) ? m.Type : m.Source,
+                Target = dest,
+                FsType = m.Type,
+                Flags = o.Flags,
+                Data = o.Data.Count > 0 ? string.Join(',', o.Data) : null,
+                Propagation = o.Propagation,
+                Recursive = o.PropagationRecursive,
+            });
+            if (o.RecAttrSet != 0 || o.RecAttrClear != 0)
+                last.Add(new MountStep { Kind = MountStepKind.SetAttr, Target = dest, AttrSet = o.RecAttrSet, AttrClear = o.RecAttrClear, Recursive = true });
+        }
+
+        if (!devBound) PlanDev(spec, newUserns, steps);
+        steps.AddRange(last);
+    }
+
+    private void PlanDev(Schema.Oci.Spec spec, bool newUserns, List<MountStep> steps)
+    {
+        var seen = new HashSet<string>();
+        foreach (var d in spec.Linux?.Devices ?? [])
+        {
+            seen.Add(Normalize(d.Path));
+            steps.Add(Device(Normalize(d.Path), d.Type, d.Major, d.Minor, d.FileMode ?? 0x1b6, d.Uid, d.Gid, newUserns));
+        }
+        foreach (var (p, major, minor) in DefaultDevices)
+            if (!seen.Contains(p))
+                steps.Add(Device(p, "c", major, minor, 0x1b6 /* 0666 */, 0, 0, newUserns));
+        steps.Add(Symlink("/dev/ptmx", "pts/ptmx"));
+        steps.Add(Symlink("/dev/fd", "/proc/self/fd"));
+        steps.Add(Symlink("/dev/stdin", "/proc/self/fd/0"));
+        steps.Add(Symlink("/dev/stdout", "/proc/self/fd/1"));
+        steps.Add(Symlink("/dev/stderr", "/proc/self/fd/2"));
+        if (host.Kind("/proc/kcore") != HostPathKind.Missing)
+            steps.Add(Symlink("/dev/core", "/proc/kcore"));
+    }
+
+    private static MountStep Symlink(string target, string content) =>
+        new() { Kind = MountStepKind.Symlink, Target = target, Source = content };
+
+    /// <summary>A device node; in a new user namespace mknod is forbidden, so the host's node is
+    /// bind-mounted instead (as runc does).</summary>
+    private static MountStep Device(string path, string type, long major, long minor, uint mode, uint? uid, uint? gid, bool newUserns)
+    {
+        if (newUserns)
+            return new MountStep { Kind = MountStepKind.Bind, Source = path, Target = path, TargetIsFile = true };
+        uint fmt = type switch { "b" => S_IFBLK, "p" => S_IFIFO, _ => S_IFCHR };
+        return new MountStep
+        {
+            Kind = MountStepKind.Mknod,
+            Target = path,
+            Mode = fmt | (mode & 0xfff),
+            Device = MakeDev((ulong)major, (ulong)minor),
+            Uid = uid ?? 0,
+            Gid = gid ?? 0,
+        };
+    }
+
+    /// <summary>glibc's makedev: the 12/20-bit major and minor split.</summary>
+    public static ulong MakeDev(ulong major, ulong minor) =>
+        ((major & 0xfffff000UL) << 32) | ((major & 0xfffUL) << 8) | ((minor & 0xffffff00UL) << 12) | (minor & 0xffUL);
+
+    /// <summary>
+    /// A "cgroup" mount: on cgroup v2 one cgroup2 mount; on v1 (and hybrid) a tmpfs with one
+    /// mount per hierarchy, like the host's /sys/fs/cgroup. With a cgroup namespace the kernel
+    /// shows the container's cgroup as the root; without one we bind the container's own
+    /// directories so it can never see its siblings.
+    /// </summary>
+    private void PlanCgroup(string dest, Options o, bool cgroupns, List<MountStep> steps, List<MountStep> last)
+    {
+        var view = host.Cgroups();
+        ulong flags = o.Flags & ~MS_RDONLY;
+        if (view.V1.Count == 0 && view.Unified is { } only)
+        {
+            steps.Add(cgroupns
+                ? new MountStep { Kind = MountStepKind.Mount, Source = "cgroup2", FsType = "cgroup2", Target = dest, Flags = o.Flags }
+                : new MountStep { Kind = MountStepKind.Bind, Source = only, Target = dest, AttrSet = o.AttrSet, Recursive = true });
+            return;
+        }
+        steps.Add(new MountStep
+        {
+            Kind = MountStepKind.Mount, Source = "tmpfs", FsType = "tmpfs", Target = dest,
+            Flags = flags | MS_NOSUID | MS_NODEV | MS_NOEXEC, Data = "mode=755",
+        });
+        foreach (var h in view.V1)
+        {
+            var target = $"{dest}/{h.Name}";
+            steps.Add(cgroupns
+                ? new MountStep { Kind = MountStepKind.Mount, Source = "cgroup", FsType = "cgroup", Target = target, Flags = o.Flags, Data = h.Options }
+                : new MountStep { Kind = MountStepKind.Bind, Source = h.HostPath, Target = target, AttrSet = o.AttrSet, Recursive = true });
+            if (h.Name.Contains(','))
+                foreach (var part in h.Name.Split(','))
+                    steps.Add(Symlink($"{dest}/{part}", h.Name));
+        }
+        if (view.Unified is { } unified)
+            steps.Add(cgroupns
+                ? new MountStep { Kind = MountStepKind.Mount, Source = "cgroup2", FsType = "cgroup2", Target = $"{dest}/unified", Flags = o.Flags }
+                : new MountStep { Kind = MountStepKind.Bind, Source = unified, Target = $"{dest}/unified", AttrSet = o.AttrSet, Recursive = true });
+        if ((o.Flags & MS_RDONLY) != 0)
+            last.Add(new MountStep { Kind = MountStepKind.SetAttr, Target = dest, AttrSet = ATTR_RDONLY });
+    }
+
+    public static string MapText(IReadOnlyList<IdMapping> maps)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var m in maps) sb.Append(m.ContainerId).Append(' ').Append(m.HostId).Append(' ').Append(m.Size).Append('\n');
+        return sb.ToString();
+    }
+
+    /// <summary>Destinations are absolute inside the container; a relative one is taken from "/".</summary>
+    public static string Normalize(string path) => path.StartsWith('/') ? path : "/" + path;
+}
+
+public enum HostPathKind { Missing, Directory, File }
+
+/// <summary>The facts about the host that mount planning needs.</summary>
+public interface IHostView
+{
+    HostPathKind Kind(string path);
+    CgroupMountView Cgroups();
+}
+
+/// <summary>What a "cgroup" mount must reproduce: each v1 hierarchy (its mount name like
+/// "cpu,cpuacct", the -o options for a fresh mount, the container's own directory in it), and the
+/// v2 directory of the container if there is a v2 hierarchy.</summary>
+public sealed record CgroupMountView(IReadOnlyList<CgroupHierarchyMount> V1, string? Unified);
+
+public sealed record CgroupHierarchyMount(string Name, string Options, string HostPath);
