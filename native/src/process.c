@@ -97,10 +97,28 @@ static const char *env_get(const char *const *envp, const char *name)
     return NULL;
 }
 
+/* errno afterwards: ENOENT (missing), EACCES (not executable), 0 (not a regular file) */
 static int is_executable(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+    if (stat(path, &st) < 0)
+        return 0;
+    if (!S_ISREG(st.st_mode)) {
+        errno = 0;
+        return 0;
+    }
+    return access(path, X_OK) == 0;
+}
+
+/* Fails the way runc words it; podman maps "executable file not found" and "no such file or
+ * directory" to exit code 127 and "permission denied" to 126 from exactly these phrases. */
+static HCS_NORETURN void lookup_fail(struct child *c, const char *name, const char *why)
+{
+    char quoted[512];
+    str_copy(quoted, sizeof quoted, "\"");
+    str_append(quoted, sizeof quoted, name);
+    str_append(quoted, sizeof quoted, "\":");
+    child_fail_errno(c, 0, "exec:", quoted, why);
 }
 
 void process_lookup(struct child *c)
@@ -111,8 +129,16 @@ void process_lookup(struct child *c)
     for (const char *q = name; *q; q++) {
         if (*q == '/') {
             str_copy(c->exe, sizeof c->exe, name);
-            if (!is_executable(c->exe))
-                child_fail(c, "exec", name, NULL);
+            if (!is_executable(c->exe)) {
+                char why[600];
+                if (errno == EACCES || errno == 0) {
+                    lookup_fail(c, name, "permission denied");
+                }
+                str_copy(why, sizeof why, "stat ");
+                str_append(why, sizeof why, name);
+                str_append(why, sizeof why, ": no such file or directory");
+                lookup_fail(c, name, why);
+            }
             return;
         }
     }
@@ -138,10 +164,10 @@ void process_lookup(struct child *c)
         str_append(c->exe, sizeof c->exe, name);
         if (is_executable(c->exe))
             return;
-        if (errno == EACCES)
+        if (errno == EACCES || errno == 0)
             saw_eacces = 1;
     }
-    child_fail_errno(c, saw_eacces ? EACCES : ENOENT, "exec", name, "not found in $PATH");
+    lookup_fail(c, name, saw_eacces ? "permission denied" : "executable file not found in $PATH");
 }
 
 void process_limits(struct child *c)
