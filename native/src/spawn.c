@@ -167,9 +167,10 @@ static int init_main(void *arg)
         rootfs_pivot(c);
     if (p->flags & HCS_PLAN_TERMINAL)
         process_console(c);
+    /* sysctls go in before /proc/sys turns read-only (it is in the usual readonlyPaths) */
+    write_sysctls(c);
     if (p->flags & HCS_PLAN_SETUP_ROOTFS)
         rootfs_finish(c);
-    write_sysctls(c);
     if (p->hostname && sethostname(p->hostname, str_len(p->hostname)) < 0)
         child_fail(c, "sethostname", p->hostname, NULL);
     if (p->domainname && setdomainname(p->domainname, str_len(p->domainname)) < 0)
