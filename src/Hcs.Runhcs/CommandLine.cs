@@ -36,6 +36,9 @@ public sealed class Invocation
 {
     private readonly Dictionary<string, List<string>> _values = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Flag> _flags = new(StringComparer.Ordinal);
+    /// <summary>Global flags live apart from the command's: runc's global --rootless and
+    /// `spec --rootless` are different flags with one name.</summary>
+    public Invocation Globals => field ??= new Invocation();
     public List<string> Args { get; } = [];
     public CommandSpec? Command { get; set; }
 
@@ -86,8 +89,9 @@ public static class CommandLineParser
 {
     /// <summary>Parses flags from args[start..] into inv until a command name or the end
     /// (global mode), or all of them (command mode). Returns the index it stopped at.</summary>
-    public static int ParseFlags(string[] args, int start, Flag[] flags, Invocation inv, bool global, bool stopAtFirstArg)
+    public static int ParseFlags(string[] args, int start, Flag[] flags, Invocation command, bool global, bool stopAtFirstArg)
     {
+        var inv = global ? command.Globals : command;
         foreach (var f in flags) inv.Declare(f);
         int i = start;
         bool flagsDone = false;
@@ -103,7 +107,7 @@ public static class CommandLineParser
             if (flagsDone || a.Length < 2 || a[0] != '-')
             {
                 if (global) return i; // the command name
-                inv.Args.Add(a);
+                command.Args.Add(a);
                 if (stopAtFirstArg) flagsDone = true;
                 i++;
                 continue;

@@ -42,7 +42,7 @@ internal static class ProcessCommands
             [
                 new("resources", FlagKind.String, "path to a file with the resources to update, or \"-\" for stdin", ["r"]),
                 new("blkio-weight", FlagKind.String, "specifies per cgroup weight, range is from 10 to 1000"),
-                new("cpu-period", FlagKind.String, "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default"),
+                new("cpu-period", FlagKind.String, "CPU CFS period to be used for hardcapping (in usecs)"),
                 new("cpu-quota", FlagKind.String, "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period"),
                 new("cpu-share", FlagKind.String, "CPU shares (relative weight vs. other containers)"),
                 new("cpu-rt-period", FlagKind.String, "CPU realtime period to be used for hardcapping (in usecs)"),
@@ -341,14 +341,30 @@ internal static class Units
         return (long)(value * mult);
     }
 
+    /// <summary>Go's time.ParseDuration grammar: a sequence of number+unit ("1m30s", "500ms",
+    /// "1.5h"), units ns, us (µs), ms, s, m, h.</summary>
     public static TimeSpan ParseDuration(string text, string flag)
     {
         var s = text.Trim();
-        (string suffix, double ms)[] units = [("ms", 1), ("us", 0.001), ("ns", 0.000001), ("s", 1000), ("m", 60000), ("h", 3600000)];
-        foreach (var (suffix, ms) in units)
-            if (s.EndsWith(suffix, StringComparison.Ordinal) &&
-                double.TryParse(s[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0)
-                return TimeSpan.FromMilliseconds(v * ms);
-        throw new RuntimeError($"{flag}: invalid duration \"{text}\" (e.g. 5s, 500ms)");
+        double totalMs = 0;
+        int i = 0;
+        if (s.Length == 0) throw new RuntimeError($"{flag}: invalid duration \"{text}\" (e.g. 5s, 500ms, 1m30s)");
+        while (i < s.Length)
+        {
+            int start = i;
+            while (i < s.Length && (char.IsAsciiDigit(s[i]) || s[i] == '.')) i++;
+            if (i == start || !double.TryParse(s[start..i], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+                throw new RuntimeError($"{flag}: invalid duration \"{text}\" (e.g. 5s, 500ms, 1m30s)");
+            int unitStart = i;
+            while (i < s.Length && !char.IsAsciiDigit(s[i]) && s[i] != '.') i++;
+            double ms = s[unitStart..i] switch
+            {
+                "ns" => 1e-6, "us" or "µs" => 1e-3, "ms" => 1, "s" => 1000, "m" => 60_000, "h" => 3_600_000,
+                _ => throw new RuntimeError($"{flag}: invalid duration \"{text}\" (e.g. 5s, 500ms, 1m30s)"),
+            };
+            totalMs += value * ms;
+        }
+        if (totalMs <= 0) throw new RuntimeError($"{flag}: the duration must be positive, not \"{text}\"");
+        return TimeSpan.FromMilliseconds(totalMs);
     }
 }

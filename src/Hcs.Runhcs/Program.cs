@@ -43,10 +43,11 @@ public static class Program
         try
         {
             int i = CommandLineParser.ParseFlags(args, 0, GlobalFlags, inv, global: true, stopAtFirstArg: false);
-            if (i >= args.Length || inv.Bool("help"))
+            var globals = inv.Globals;
+            if (i >= args.Length || globals.Bool("help"))
             {
                 Stdio.Out(CommandLineParser.Help("runhcs", Description, GlobalFlags, Commands));
-                return i >= args.Length && !inv.Bool("help") ? 1 : 0;
+                return i >= args.Length && !globals.Bool("help") ? 1 : 0;
             }
             var command = Find(args[i]) ?? throw new UsageError($"No help topic for '{args[i]}'");
             inv.Command = command;
@@ -58,13 +59,13 @@ public static class Program
             }
             if (inv.Args.Count < command.MinArgs || inv.Args.Count > command.MaxArgs)
                 throw new UsageError($"\"{command.Name}\" requires {Expect(command)} argument(s): {command.ArgsUsage}");
-            log = new RuntimeLog(inv.String("log"), inv.String("log-format") == "json", inv.Bool("debug"));
+            log = LogFor(inv);
             Hcs.Linux.PerfTrace.Mark("parsed");
             return command.Run(inv);
         }
         catch (UsageError e)
         {
-            (log ?? new RuntimeLog(inv.String("log"), inv.String("log-format") == "json", false)).Error(e.Message);
+            (log ?? LogFor(inv)).Error(e.Message);
             return 1;
         }
     }
@@ -83,12 +84,12 @@ public static class Program
     }
 
     public static RuntimeLog LogFor(Invocation inv) =>
-        new(inv.String("log"), inv.String("log-format") == "json", inv.Bool("debug"));
+        new(inv.Globals.String("log"), inv.Globals.String("log-format") == "json", inv.Globals.Bool("debug"));
 
     public static ContainerEngine EngineFor(Invocation inv, RuntimeLog log) => new(new EngineOptions
     {
-        Root = inv.String("root")!,
-        SystemdCgroup = inv.Bool("systemd-cgroup"),
+        Root = inv.Globals.String("root") ?? "/run/runhcs",
+        SystemdCgroup = inv.Globals.Bool("systemd-cgroup"),
         Warn = log.Warn,
     });
 
@@ -106,6 +107,12 @@ public static class Program
                                       or InvalidOperationException)
         {
             log.Error(what.Length > 0 ? $"{what}: {e.Message}" : e.Message);
+            return failureCode;
+        }
+        catch (Exception e)
+        {
+            // a bug of ours: still one error line (callers parse the log), with the type named
+            log.Error($"{(what.Length > 0 ? what + ": " : "")}internal error: {e.GetType().Name}: {e.Message}");
             return failureCode;
         }
     }

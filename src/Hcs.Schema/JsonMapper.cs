@@ -8,9 +8,10 @@ namespace Hcs.Schema;
 /// its JSON path instead of stopping at the first.
 ///
 /// Why by hand and not System.Text.Json's serializer: the serializer builds its per-type
-/// metadata on first use, about 3 ms for the OCI config graph in a NativeAOT process. runhcs
-/// lives a few milliseconds per command and must beat crun's `run`; JsonDocument costs 0.05 ms.
-/// Writing still uses the source-generated serializer (off the hot path). A unit test
+/// metadata on first use, about 3 ms for the OCI config graph in a NativeAOT process, and its
+/// generated code costs memory in every binary. runhcs lives a few milliseconds per command
+/// and must beat crun's `run`; JsonDocument costs 0.05 ms. Writing is by hand too
+/// (Oci/OciWriter.cs). The source-generated context stays as the reference: a unit test
 /// round-trips a fully populated document through both so the two can never drift apart.
 /// </summary>
 public sealed class JsonMapper(DocumentErrors errors)
@@ -105,7 +106,13 @@ public sealed class JsonMapper(DocumentErrors errors)
         }
         var list = new List<T>(e.GetArrayLength());
         int i = 0;
-        foreach (var x in e.EnumerateArray()) list.Add(item(x, $"{path}[{i++}]"));
+        foreach (var x in e.EnumerateArray())
+        {
+            var at = $"{path}[{i++}]";
+            // a null element would reach the engine as a null entry: an error here, with its path
+            if (x.ValueKind == JsonValueKind.Null) Errors.Add(at, "null is not allowed here");
+            else list.Add(item(x, at));
+        }
         return list;
     }
 

@@ -505,6 +505,9 @@ public sealed class ContainerEngine(EngineOptions options)
         var record = Store.Load(id);
         if (StatusOf(record) == ContainerStatus.Stopped)
             throw new RuntimeError("container not running", RuntimeErrorKind.InvalidState);
+        // As runc: device rules are fixed at create. An orchestrator resending the full
+        // resources (CRI resize does) must not replace the device filter without the defaults.
+        resources.Devices = null;
         var errors = new DocumentErrors();
         SpecValidator.ValidateResources(resources, "$", errors);
         errors.ThrowIfAny("resources");

@@ -10,9 +10,17 @@ public sealed class HostView(IReadOnlyDictionary<string, string> cgroupPaths, st
 
     public HostPathKind Kind(string path)
     {
-        // stat, not lstat: a bind source that is a symlink binds what it points to
+        // stat, not lstat: a bind source that is a symlink binds what it points to, and a
+        // dangling one is missing (File.Exists alone says true for a dangling link)
+        var info = new FileInfo(path);
+        if (info.LinkTarget is not null)
+        {
+            var target = info.ResolveLinkTarget(returnFinalTarget: true);
+            if (target is null) return HostPathKind.Missing;
+            path = target.FullName;
+        }
         if (Directory.Exists(path)) return HostPathKind.Directory;
-        return File.Exists(path) || Path.Exists(path) ? HostPathKind.File : HostPathKind.Missing;
+        return File.Exists(path) ? HostPathKind.File : HostPathKind.Missing;
     }
 
     public CgroupMountView Cgroups()

@@ -47,14 +47,14 @@ public sealed class MountPlanner(IHostView host)
         {
             switch (opt)
             {
-                case "ro": o.Flags |= MS_RDONLY; o.ClearFlags &= ~MS_RDONLY; o.AttrSet |= ATTR_RDONLY; break;
-                case "rw": o.Flags &= ~MS_RDONLY; o.AttrSet &= ~ATTR_RDONLY; break;
-                case "nosuid": o.Flags |= MS_NOSUID; o.AttrSet |= ATTR_NOSUID; break;
-                case "suid": o.Flags &= ~MS_NOSUID; o.AttrSet &= ~ATTR_NOSUID; break;
-                case "nodev": o.Flags |= MS_NODEV; o.AttrSet |= ATTR_NODEV; break;
-                case "dev": o.Flags &= ~MS_NODEV; o.AttrSet &= ~ATTR_NODEV; break;
-                case "noexec": o.Flags |= MS_NOEXEC; o.AttrSet |= ATTR_NOEXEC; break;
-                case "exec": o.Flags &= ~MS_NOEXEC; o.AttrSet &= ~ATTR_NOEXEC; break;
+                case "ro": o.Flags |= MS_RDONLY; Set(ref o.AttrSet, ref o.AttrClear, ATTR_RDONLY); break;
+                case "rw": o.Flags &= ~MS_RDONLY; Clear(ref o.AttrSet, ref o.AttrClear, ATTR_RDONLY); break;
+                case "nosuid": o.Flags |= MS_NOSUID; Set(ref o.AttrSet, ref o.AttrClear, ATTR_NOSUID); break;
+                case "suid": o.Flags &= ~MS_NOSUID; Clear(ref o.AttrSet, ref o.AttrClear, ATTR_NOSUID); break;
+                case "nodev": o.Flags |= MS_NODEV; Set(ref o.AttrSet, ref o.AttrClear, ATTR_NODEV); break;
+                case "dev": o.Flags &= ~MS_NODEV; Clear(ref o.AttrSet, ref o.AttrClear, ATTR_NODEV); break;
+                case "noexec": o.Flags |= MS_NOEXEC; Set(ref o.AttrSet, ref o.AttrClear, ATTR_NOEXEC); break;
+                case "exec": o.Flags &= ~MS_NOEXEC; Clear(ref o.AttrSet, ref o.AttrClear, ATTR_NOEXEC); break;
                 case "sync": o.Flags |= MS_SYNCHRONOUS; break;
                 case "async": o.Flags &= ~MS_SYNCHRONOUS; break;
                 case "dirsync": o.Flags |= MS_DIRSYNC; break;
@@ -63,44 +63,45 @@ public sealed class MountPlanner(IHostView host)
                 case "nomand": o.Flags &= ~MS_MANDLOCK; break;
                 case "lazytime": o.Flags |= MS_LAZYTIME; break;
                 case "nolazytime": o.Flags &= ~MS_LAZYTIME; break;
-                case "nosymfollow": o.Flags |= MS_NOSYMFOLLOW; o.AttrSet |= ATTR_NOSYMFOLLOW; break;
-                case "symfollow": o.Flags &= ~MS_NOSYMFOLLOW; o.AttrSet &= ~ATTR_NOSYMFOLLOW; break;
-                case "atime": Atime(o, 0, ATTR_RELATIME, clearAtime: true); o.Flags &= ~(MS_NOATIME | MS_RELATIME | MS_STRICTATIME); break;
+                case "nosymfollow": o.Flags |= MS_NOSYMFOLLOW; Set(ref o.AttrSet, ref o.AttrClear, ATTR_NOSYMFOLLOW); break;
+                case "symfollow": o.Flags &= ~MS_NOSYMFOLLOW; Clear(ref o.AttrSet, ref o.AttrClear, ATTR_NOSYMFOLLOW); break;
+                case "atime": Atime(o, 0, ATTR_RELATIME); break;
                 case "noatime": Atime(o, MS_NOATIME, ATTR_NOATIME); break;
                 case "relatime": Atime(o, MS_RELATIME, ATTR_RELATIME); break;
                 case "norelatime": o.Flags &= ~MS_RELATIME; break;
                 case "strictatime": Atime(o, MS_STRICTATIME, ATTR_STRICTATIME); break;
                 case "nostrictatime": o.Flags &= ~MS_STRICTATIME; break;
-                case "diratime": o.Flags &= ~MS_NODIRATIME; o.AttrClear |= ATTR_NODIRATIME; break;
-                case "nodiratime": o.Flags |= MS_NODIRATIME; o.AttrSet |= ATTR_NODIRATIME; break;
+                case "diratime": o.Flags &= ~MS_NODIRATIME; Clear(ref o.AttrSet, ref o.AttrClear, ATTR_NODIRATIME); break;
+                case "nodiratime": o.Flags |= MS_NODIRATIME; Set(ref o.AttrSet, ref o.AttrClear, ATTR_NODIRATIME); break;
                 case "bind": o.Bind = true; break;
                 case "rbind": o.Bind = true; o.RecursiveBind = true; break;
-                case "private": o.Propagation = MS_PRIVATE; break;
+                case "private": o.Propagation = MS_PRIVATE; o.PropagationRecursive = false; break;
                 case "rprivate": o.Propagation = MS_PRIVATE; o.PropagationRecursive = true; break;
-                case "shared": o.Propagation = MS_SHARED; break;
+                case "shared": o.Propagation = MS_SHARED; o.PropagationRecursive = false; break;
                 case "rshared": o.Propagation = MS_SHARED; o.PropagationRecursive = true; break;
-                case "slave": o.Propagation = MS_SLAVE; break;
+                case "slave": o.Propagation = MS_SLAVE; o.PropagationRecursive = false; break;
                 case "rslave": o.Propagation = MS_SLAVE; o.PropagationRecursive = true; break;
-                case "unbindable": o.Propagation = MS_UNBINDABLE; break;
+                case "unbindable": o.Propagation = MS_UNBINDABLE; o.PropagationRecursive = false; break;
                 case "runbindable": o.Propagation = MS_UNBINDABLE; o.PropagationRecursive = true; break;
                 case "idmap": case "ridmap": o.IdMap = true; break;
-                // recursive attributes (runc 1.1+): applied to the whole bound tree
-                case "rro": o.RecAttrSet |= ATTR_RDONLY; break;
-                case "rrw": o.RecAttrClear |= ATTR_RDONLY; break;
-                case "rnosuid": o.RecAttrSet |= ATTR_NOSUID; break;
-                case "rsuid": o.RecAttrClear |= ATTR_NOSUID; break;
-                case "rnodev": o.RecAttrSet |= ATTR_NODEV; break;
-                case "rdev": o.RecAttrClear |= ATTR_NODEV; break;
-                case "rnoexec": o.RecAttrSet |= ATTR_NOEXEC; break;
-                case "rexec": o.RecAttrClear |= ATTR_NOEXEC; break;
-                case "rnodiratime": o.RecAttrSet |= ATTR_NODIRATIME; break;
-                case "rdiratime": o.RecAttrClear |= ATTR_NODIRATIME; break;
-                case "rnosymfollow": o.RecAttrSet |= ATTR_NOSYMFOLLOW; break;
-                case "rsymfollow": o.RecAttrClear |= ATTR_NOSYMFOLLOW; break;
-                case "rrelatime": o.RecAttrClear |= ATTR__ATIME; o.RecAttrSet |= ATTR_RELATIME; break;
-                case "rnoatime": o.RecAttrClear |= ATTR__ATIME; o.RecAttrSet |= ATTR_NOATIME; break;
-                case "rstrictatime": o.RecAttrClear |= ATTR__ATIME; o.RecAttrSet |= ATTR_STRICTATIME; break;
-                case "ratime": case "rnorelatime": case "rnostrictatime": o.RecAttrClear |= ATTR__ATIME; break;
+                // recursive attributes (runc 1.1+): applied to the whole bound tree; the later of
+                // two opposite options wins, as for the plain ones
+                case "rro": Set(ref o.RecAttrSet, ref o.RecAttrClear, ATTR_RDONLY); break;
+                case "rrw": Clear(ref o.RecAttrSet, ref o.RecAttrClear, ATTR_RDONLY); break;
+                case "rnosuid": Set(ref o.RecAttrSet, ref o.RecAttrClear, ATTR_NOSUID); break;
+                case "rsuid": Clear(ref o.RecAttrSet, ref o.RecAttrClear, ATTR_NOSUID); break;
+                case "rnodev": Set(ref o.RecAttrSet, ref o.RecAttrClear, ATTR_NODEV); break;
+                case "rdev": Clear(ref o.RecAttrSet, ref o.RecAttrClear, ATTR_NODEV); break;
+                case "rnoexec": Set(ref o.RecAttrSet, ref o.RecAttrClear, ATTR_NOEXEC); break;
+                case "rexec": Clear(ref o.RecAttrSet, ref o.RecAttrClear, ATTR_NOEXEC); break;
+                case "rnodiratime": Set(ref o.RecAttrSet, ref o.RecAttrClear, ATTR_NODIRATIME); break;
+                case "rdiratime": Clear(ref o.RecAttrSet, ref o.RecAttrClear, ATTR_NODIRATIME); break;
+                case "rnosymfollow": Set(ref o.RecAttrSet, ref o.RecAttrClear, ATTR_NOSYMFOLLOW); break;
+                case "rsymfollow": Clear(ref o.RecAttrSet, ref o.RecAttrClear, ATTR_NOSYMFOLLOW); break;
+                case "rrelatime": o.RecAttrClear |= ATTR__ATIME; o.RecAttrSet = (o.RecAttrSet & ~ATTR__ATIME) | ATTR_RELATIME; break;
+                case "rnoatime": o.RecAttrClear |= ATTR__ATIME; o.RecAttrSet = (o.RecAttrSet & ~ATTR__ATIME) | ATTR_NOATIME; break;
+                case "rstrictatime": o.RecAttrClear |= ATTR__ATIME; o.RecAttrSet = (o.RecAttrSet & ~ATTR__ATIME) | ATTR_STRICTATIME; break;
+                case "ratime": case "rnorelatime": case "rnostrictatime": o.RecAttrClear |= ATTR__ATIME; o.RecAttrSet &= ~ATTR__ATIME; break;
                 // engine extensions other runtimes accept; they carry no kernel meaning here
                 case "tmpcopyup": case "notmpcopyup": case "z": case "Z": case "U": case "copy": case "nocopy":
                 case "defaults":
@@ -113,14 +114,17 @@ public sealed class MountPlanner(IHostView host)
         }
         return o;
 
-        static void Atime(Options o, ulong flag, ulong attr, bool clearAtime = false)
+        static void Atime(Options o, ulong flag, ulong attr)
         {
             o.Flags &= ~(MS_NOATIME | MS_RELATIME | MS_STRICTATIME);
             o.Flags |= flag;
             o.AttrClear |= ATTR__ATIME;
             o.AttrSet = (o.AttrSet & ~ATTR__ATIME) | attr;
-            _ = clearAtime;
         }
+
+        // mount_setattr takes a set mask and a clear mask: an attribute is in at most one
+        static void Set(ref ulong set, ref ulong clear, ulong bit) { set |= bit; clear &= ~bit; }
+        static void Clear(ref ulong set, ref ulong clear, ulong bit) { set &= ~bit; clear |= bit; }
     }
 
     /// <summary>Plans every mount of the spec plus /dev. Steps that must come last (making a
@@ -287,8 +291,20 @@ public sealed class MountPlanner(IHostView host)
         return sb.ToString();
     }
 
-    /// <summary>Destinations are absolute inside the container; a relative one is taken from "/".</summary>
-    public static string Normalize(string path) => path.StartsWith('/') ? path : "/" + path;
+    /// <summary>A destination inside the container, cleaned: absolute ("dev" is "/dev"), no
+    /// empty, "." or ".." components, no trailing slash ("/dev/" is "/dev"). ".." cannot climb
+    /// above "/" (and the child resolves in the root anyway).</summary>
+    public static string Normalize(string path)
+    {
+        var parts = new List<string>();
+        foreach (var part in path.Split('/'))
+        {
+            if (part.Length == 0 || part == ".") continue;
+            if (part == "..") { if (parts.Count > 0) parts.RemoveAt(parts.Count - 1); continue; }
+            parts.Add(part);
+        }
+        return "/" + string.Join('/', parts);
+    }
 }
 
 public enum HostPathKind { Missing, Directory, File }

@@ -75,9 +75,9 @@ public static class LinuxNames
         const int rtMin = 34, rtMax = 64;
         if (name == "RTMIN") { signal = rtMin; return true; }
         if (name == "RTMAX") { signal = rtMax; return true; }
-        if (name.StartsWith("RTMIN+", StringComparison.Ordinal) && int.TryParse(name[6..], out var n) && rtMin + n <= rtMax)
+        if (name.StartsWith("RTMIN+", StringComparison.Ordinal) && int.TryParse(name[6..], out var n) && n >= 0 && rtMin + n <= rtMax)
         { signal = rtMin + n; return true; }
-        if (name.StartsWith("RTMAX-", StringComparison.Ordinal) && int.TryParse(name[6..], out n) && rtMax - n >= rtMin)
+        if (name.StartsWith("RTMAX-", StringComparison.Ordinal) && int.TryParse(name[6..], out n) && n >= 0 && rtMax - n >= rtMin)
         { signal = rtMax - n; return true; }
         return false;
     }

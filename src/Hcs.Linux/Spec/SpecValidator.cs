@@ -173,12 +173,12 @@ public static class SpecValidator
                 errors.Add("$.linux.timeOffsets", "time offsets need a time namespace in $.linux.namespaces");
             foreach (var key in offsets.Keys)
                 if (key is not ("monotonic" or "boottime"))
-                    errors.Add($"$.linux.timeOffsets.{key}", "unknown clock (monotonic or boottime)");
+                    errors.Add(JsonMapper.Child("$.linux.timeOffsets", key), "unknown clock (monotonic or boottime)");
         }
         if (linux.Sysctl is { } sysctl)
             foreach (var (key, _) in sysctl)
                 if (SysctlProblem(key, namespaces) is { } problem)
-                    errors.Add($"$.linux.sysctl[\"{key}\"]", problem);
+                    errors.Add(JsonMapper.Child("$.linux.sysctl", key), problem);
         if (linux.Devices is { } devices)
             for (int i = 0; i < devices.Count; i++)
             {

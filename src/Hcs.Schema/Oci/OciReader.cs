@@ -233,19 +233,20 @@ public sealed class OciReader(JsonMapper m)
         foreach (var p in e.EnumerateObject())
         {
             var at = $"{path}.{p.Name}";
-            var list = m.List(p.Value, at, (x, q) => Hook(x, q)!);
             switch (p.Name)
             {
-                case "prestart": h.Prestart = list; break;
-                case "createRuntime": h.CreateRuntime = list; break;
-                case "createContainer": h.CreateContainer = list; break;
-                case "startContainer": h.StartContainer = list; break;
-                case "poststart": h.Poststart = list; break;
-                case "poststop": h.Poststop = list; break;
+                case "prestart": h.Prestart = HookList(p.Value, at); break;
+                case "createRuntime": h.CreateRuntime = HookList(p.Value, at); break;
+                case "createContainer": h.CreateContainer = HookList(p.Value, at); break;
+                case "startContainer": h.StartContainer = HookList(p.Value, at); break;
+                case "poststart": h.Poststart = HookList(p.Value, at); break;
+                case "poststop": h.Poststop = HookList(p.Value, at); break;
             }
         }
         return h;
     }
+
+    private List<Hook>? HookList(JsonElement e, string path) => m.List(e, path, (x, q) => Hook(x, q)!);
 
     private Hook? Hook(JsonElement e, string path)
     {
