@@ -32,12 +32,35 @@
 extern "C" {
 #endif
 
-#define HCS_SPAWN_ABI 1
+#define HCS_SPAWN_ABI 2
 
 #define HCS_API __attribute__((visibility("default")))
 
+/* Which part of the plan a failure belongs to, so the runtime can name the config value
+ * (JSON path) behind it: the item's index in its list travels with it. */
+enum hcs_area {
+    HCS_AREA_NONE = 0,
+    HCS_AREA_STEP = 1,              /* plan->steps[index] */
+    HCS_AREA_MASKED = 2,            /* plan->masked_paths[index] */
+    HCS_AREA_READONLY = 3,          /* plan->readonly_paths[index] */
+    HCS_AREA_SYSCTL = 4,            /* sysctl pair number index */
+    HCS_AREA_CREATE_CONTAINER = 5,  /* plan->create_container_hooks[index] */
+    HCS_AREA_START_CONTAINER = 6,   /* plan->start_container_hooks[index] */
+    HCS_AREA_RLIMIT = 7,            /* plan->rlimits[index] */
+    HCS_AREA_JOIN = 8,              /* plan->joins[index] */
+    HCS_AREA_HOSTNAME = 9,
+    HCS_AREA_DOMAINNAME = 10,
+    HCS_AREA_CWD = 11,
+    HCS_AREA_EXEC = 12,             /* argv[0] */
+    HCS_AREA_ROOTFS = 13,
+    HCS_AREA_USER = 14,             /* uid, gid, groups */
+    HCS_AREA_SECCOMP = 15,
+};
+
 struct hcs_error {
     int32_t err;        /* errno value, 0 if the failure has no errno */
+    int32_t area;       /* enum hcs_area */
+    int32_t index;      /* position in that area's list, -1 if none */
     char step[64];      /* what was being done: "mount", "pivot_root", "execve", ... */
     char detail[512];   /* usually the path or name involved */
 };

@@ -92,6 +92,11 @@ int hcs_run_hook(const struct hcs_hook *h, const char *state, uint32_t state_len
         int n = poll(fds, 3, wait);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n == 0 && !exited) {
+            /* the deadline passed while the hook still runs */
+            timed_out = 1;
+            break;
+        }
         if (n <= 0)
             break;
         if (wfd >= 0 && (fds[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
@@ -154,16 +159,13 @@ int hcs_run_hook(const struct hcs_hook *h, const char *state, uint32_t state_len
     return -1;
 }
 
-void run_child_hooks(struct child *c, const struct hcs_hook *hooks, uint32_t n, const char *which)
+void run_child_hooks(struct child *c, const struct hcs_hook *hooks, uint32_t n, int32_t area)
 {
     for (uint32_t i = 0; i < n; i++) {
         struct hcs_error e;
         if (hcs_run_hook(&hooks[i], c->plan->state_buf, c->state_len, &e) < 0) {
-            char step[64];
-            str_copy(step, sizeof step, which);
-            str_append(step, sizeof step, " ");
-            str_append(step, sizeof step, e.step);
-            str_copy(e.step, sizeof e.step, step);
+            e.area = area;
+            e.index = (int32_t)i;
             sync_send(c->sync_fd, HCS_MSG_ERROR, 0, &e);
             _exit(1);
         }

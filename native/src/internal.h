@@ -25,6 +25,8 @@ struct child {
     int console_slave;   /* the pty slave once created, -1 before */
     uint32_t state_len;  /* bytes of state JSON received with HCS_MSG_GO */
     char *stack2;        /* stack for the process cloned by the intermediate */
+    int32_t area;        /* what the child is working on (enum hcs_area), for errors */
+    int32_t index;
     char exe[4096];      /* argv[0] resolved against PATH inside the container */
 };
 
@@ -40,6 +42,12 @@ HCS_HIDDEN const char *proc_fd_path(char *buf, size_t cap, int fd);
 
 /* ---- errors ---- */
 HCS_HIDDEN void err_set(struct hcs_error *e, int err, const char *step, const char *d1, const char *d2);
+/* Marks what the child works on; a failure reports it (see enum hcs_area). */
+static inline void child_at(struct child *c, int32_t area, int32_t index)
+{
+    c->area = area;
+    c->index = index;
+}
 /* Reports the failure to the parent on the sync socket and exits the child. */
 HCS_HIDDEN HCS_NORETURN void child_fail(struct child *c, const char *step, const char *d1, const char *d2);
 HCS_HIDDEN HCS_NORETURN void child_fail_errno(struct child *c, int err, const char *step, const char *d1, const char *d2);
@@ -77,6 +85,6 @@ HCS_HIDDEN void process_identity(struct child *c);     /* groups, uid/gid, capab
 HCS_HIDDEN void process_seccomp(struct child *c);
 HCS_HIDDEN void process_seccomp_notify(struct child *c); /* load now, hand the listener to the parent */
 HCS_HIDDEN HCS_NORETURN void process_exec(struct child *c);
-HCS_HIDDEN void run_child_hooks(struct child *c, const struct hcs_hook *hooks, uint32_t n, const char *which);
+HCS_HIDDEN void run_child_hooks(struct child *c, const struct hcs_hook *hooks, uint32_t n, int32_t area);
 
 #endif

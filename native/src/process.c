@@ -174,6 +174,7 @@ void process_limits(struct child *c)
 {
     const struct hcs_spawn_plan *p = c->plan;
     for (uint32_t i = 0; i < p->n_rlimits; i++) {
+        child_at(c, HCS_AREA_RLIMIT, (int32_t)i);
         struct rlimit l = {.rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard};
         if (setrlimit(p->rlimits[i].resource, &l) < 0) {
             char num[16];
@@ -181,6 +182,7 @@ void process_limits(struct child *c)
             child_fail(c, "setrlimit", "resource", num);
         }
     }
+    child_at(c, HCS_AREA_NONE, -1);
     if ((p->flags & HCS_PLAN_PERSONALITY) && personality(p->personality) < 0)
         child_fail(c, "personality", NULL, NULL);
     if (p->flags & HCS_PLAN_NEW_KEYRING) {
@@ -256,8 +258,10 @@ static int load_seccomp(struct child *c)
 
 void process_seccomp(struct child *c)
 {
-    if (c->plan->seccomp_len)
+    if (c->plan->seccomp_len) {
+        child_at(c, HCS_AREA_SECCOMP, -1);
         load_seccomp(c);
+    }
 }
 
 /* Loaded before the start wait when a seccomp agent must receive the listener fd. */
@@ -275,14 +279,11 @@ HCS_HIDDEN void process_seccomp_notify(struct child *c)
 void process_exec(struct child *c)
 {
     become_session(c);
-    /* Signal handlers do not survive execve, but ignored signals and the mask do: the .NET
-     * parent ignores SIGPIPE and may block signals, so give the program a clean slate. */
-    for (int sig = 1; sig < _NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP)
-            continue;
-        struct sigaction sa = {.sa_handler = SIG_DFL};
-        sigaction(sig, &sa, NULL);
-    }
+    /* Handlers do not survive execve, but ignored signals and the mask do. Every disposition
+     * was reset to default when the child started (reset_signals), except SIGPIPE, which the
+     * child itself ignores while it works: give the program a clean slate. */
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigaction(SIGPIPE, &dfl, NULL);
     sigset_t none;
     sigemptyset(&none);
     if (c->plan->flags & HCS_PLAN_NO_NEW_PRIVS) {

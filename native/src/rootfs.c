@@ -225,6 +225,7 @@ static void step_setattr(struct child *c, const struct hcs_mount_step *s)
 void rootfs_mounts(struct child *c)
 {
     const struct hcs_spawn_plan *p = c->plan;
+    child_at(c, HCS_AREA_ROOTFS, -1);
     /* Stop mount events from flowing back to the host before we touch anything. */
     if (mount(NULL, "/", NULL, (unsigned long)(p->root_propagation ? p->root_propagation : MS_SLAVE | MS_REC),
               NULL) < 0)
@@ -239,6 +240,7 @@ void rootfs_mounts(struct child *c)
 
     for (uint32_t i = 0; i < p->n_steps; i++) {
         const struct hcs_mount_step *s = &p->steps[i];
+        child_at(c, HCS_AREA_STEP, (int32_t)i);
         switch (s->kind) {
         case HCS_STEP_MOUNT:
             step_mount(c, s);
@@ -258,11 +260,13 @@ void rootfs_mounts(struct child *c)
             child_fail_errno(c, EINVAL, "unknown mount step", s->target, NULL);
         }
     }
+    child_at(c, HCS_AREA_NONE, -1);
 }
 
 void rootfs_pivot(struct child *c)
 {
     const struct hcs_spawn_plan *p = c->plan;
+    child_at(c, HCS_AREA_ROOTFS, -1);
     if (p->flags & HCS_PLAN_NO_PIVOT) {
         /* For roots that cannot pivot (e.g. a ramfs root): move the rootfs over / and chroot. */
         if (fchdir(c->rootfd) < 0)
@@ -355,10 +359,15 @@ static void readonly_path(struct child *c, const char *path)
 void rootfs_finish(struct child *c)
 {
     const struct hcs_spawn_plan *p = c->plan;
-    for (uint32_t i = 0; i < p->n_readonly_paths; i++)
+    for (uint32_t i = 0; i < p->n_readonly_paths; i++) {
+        child_at(c, HCS_AREA_READONLY, (int32_t)i);
         readonly_path(c, p->readonly_paths[i]);
-    for (uint32_t i = 0; i < p->n_masked_paths; i++)
+    }
+    for (uint32_t i = 0; i < p->n_masked_paths; i++) {
+        child_at(c, HCS_AREA_MASKED, (int32_t)i);
         mask_path(c, p->masked_paths[i]);
+    }
+    child_at(c, HCS_AREA_ROOTFS, -1);
     if (p->flags & HCS_PLAN_ROOT_READONLY) {
         if (sys_mount_setattr(c->rootfd, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0, 0, -1) < 0)
             child_fail(c, "make root read-only", "/", NULL);

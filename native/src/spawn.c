@@ -80,9 +80,12 @@ static int needs_intermediate(const struct hcs_spawn_plan *p)
 static void join_namespaces(struct child *c)
 {
     const struct hcs_spawn_plan *p = c->plan;
-    for (uint32_t i = 0; i < p->n_joins; i++)
+    for (uint32_t i = 0; i < p->n_joins; i++) {
+        child_at(c, HCS_AREA_JOIN, (int32_t)i);
         if (setns(p->joins[i].fd, p->joins[i].type) < 0)
             child_fail(c, "setns", "namespace of type", p->joins[i].type == CLONE_NEWUSER ? "user" : "");
+    }
+    child_at(c, HCS_AREA_NONE, -1);
 }
 
 static void become_root_in_userns(struct child *c)
@@ -109,12 +112,14 @@ static void write_sysctls(struct child *c)
     const struct hcs_spawn_plan *p = c->plan;
     for (uint32_t i = 0; i < p->n_sysctls; i++) {
         const char *key = p->sysctls[2 * i], *value = p->sysctls[2 * i + 1];
+        child_at(c, HCS_AREA_SYSCTL, (int32_t)i);
         char path[512];
         str_copy(path, sizeof path, "/proc/sys/");
         str_append(path, sizeof path, key);
         if (write_file(path, value, str_len(value)) < 0)
             child_fail(c, "write sysctl", key, value);
     }
+    child_at(c, HCS_AREA_NONE, -1);
 }
 
 static void wait_for_start(struct child *c)
@@ -162,7 +167,7 @@ static int init_main(void *arg)
         if (sync_send(c->sync_fd, HCS_MSG_HOOKS, 0, NULL) < 0 || sync_wait_go(c->sync_fd, NULL, 0, NULL) < 0)
             child_fail(c, "wait for prestart hooks", NULL, NULL);
     }
-    run_child_hooks(c, p->create_container_hooks, p->n_create_container_hooks, "createContainer");
+    run_child_hooks(c, p->create_container_hooks, p->n_create_container_hooks, HCS_AREA_CREATE_CONTAINER);
     if (p->flags & HCS_PLAN_SETUP_ROOTFS)
         rootfs_pivot(c);
     if (p->flags & HCS_PLAN_TERMINAL)
@@ -171,13 +176,18 @@ static int init_main(void *arg)
     write_sysctls(c);
     if (p->flags & HCS_PLAN_SETUP_ROOTFS)
         rootfs_finish(c);
+    child_at(c, HCS_AREA_HOSTNAME, -1);
     if (p->hostname && sethostname(p->hostname, str_len(p->hostname)) < 0)
         child_fail(c, "sethostname", p->hostname, NULL);
+    child_at(c, HCS_AREA_DOMAINNAME, -1);
     if (p->domainname && setdomainname(p->domainname, str_len(p->domainname)) < 0)
         child_fail(c, "setdomainname", p->domainname, NULL);
+    child_at(c, HCS_AREA_CWD, -1);
     if (p->cwd && *p->cwd && chdir(p->cwd) < 0)
         child_fail(c, "chdir to cwd", p->cwd, NULL);
+    child_at(c, HCS_AREA_EXEC, -1);
     process_lookup(c);
+    child_at(c, HCS_AREA_NONE, -1);
     process_limits(c);
     if (p->flags & HCS_PLAN_SECCOMP_NOTIFY)
         process_seccomp_notify(c);
@@ -185,10 +195,13 @@ static int init_main(void *arg)
     if (sync_send(c->sync_fd, HCS_MSG_READY, 0, NULL) < 0 && p->start_fd == c->sync_fd)
         _exit(1);
     wait_for_start(c);
-    run_child_hooks(c, p->start_container_hooks, p->n_start_container_hooks, "startContainer");
+    run_child_hooks(c, p->start_container_hooks, p->n_start_container_hooks, HCS_AREA_START_CONTAINER);
+    child_at(c, HCS_AREA_SECCOMP, -1);
     if (p->seccomp_len && !(p->flags & (HCS_PLAN_NO_NEW_PRIVS | HCS_PLAN_SECCOMP_NOTIFY)))
         process_seccomp(c);
+    child_at(c, HCS_AREA_USER, -1);
     process_identity(c);
+    child_at(c, HCS_AREA_EXEC, -1);
     process_exec(c);
 }
 
@@ -316,7 +329,7 @@ int hcs_spawn(const struct hcs_spawn_plan *p, int parent_fd, pid_t *pid_out, str
         return -1;
     }
     /* The child struct and the stacks travel to the child as part of its copy of memory. */
-    struct child c = {.plan = p, .sync_fd = p->sync_fd, .rootfd = -1, .console_slave = -1};
+    struct child c = {.plan = p, .sync_fd = p->sync_fd, .rootfd = -1, .console_slave = -1, .index = -1};
     char *stacks = mmap(NULL, 2 * STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stacks == MAP_FAILED) {
         err_set(err, errno, "allocate stacks", NULL, NULL);

@@ -83,6 +83,8 @@ void err_set(struct hcs_error *e, int err, const char *step, const char *d1, con
     if (!e)
         return;
     e->err = err;
+    e->area = HCS_AREA_NONE;
+    e->index = -1;
     str_copy(e->step, sizeof e->step, step);
     str_copy(e->detail, sizeof e->detail, d1);
     if (d2 && *d2) {
@@ -96,6 +98,8 @@ void child_fail_errno(struct child *c, int err, const char *step, const char *d1
 {
     struct hcs_error e;
     err_set(&e, err, step, d1, d2);
+    e.area = c->area;
+    e.index = c->index;
     sync_send(c->sync_fd, HCS_MSG_ERROR, 0, &e);
     _exit(1);
 }

@@ -107,7 +107,7 @@ public sealed class ContainerEngine(EngineOptions options)
             cgroup.Create();
             undo.Push(() => cgroup.Destroy());
             PerfTrace.Mark("create: cgroup created");
-            cgroup.Apply(EffectiveResources(spec));
+            ApplyResources(cgroup, EffectiveResources(spec), "$.linux.resources");
             PerfTrace.Mark("create: cgroup applied");
 
             var request = ContainerPlanner.PlanCreate(spec,
@@ -162,7 +162,8 @@ public sealed class ContainerEngine(EngineOptions options)
                 undo.Push(() => File.Delete(pidFile));
             }
             if (!o.StartViaSession) session.Dispose();
-            return new CreatedContainer(record, o.StartViaSession ? session : null);
+            return new CreatedContainer(record, o.StartViaSession ? session : null,
+                                        o.PidFile is null ? null : Path.GetFullPath(o.PidFile));
         }
         catch
         {
@@ -224,6 +225,43 @@ public sealed class ContainerEngine(EngineOptions options)
         request.SeccompNotify = seccomp.UsesNotify;
         if (seccomp.UsesNotify && string.IsNullOrEmpty(spec.Linux?.Seccomp?.ListenerPath))
             throw new DocumentException("config.json", [new DocumentError("$.linux.seccomp.listenerPath", "required with SCMP_ACT_NOTIFY")]);
+    }
+
+    /// <summary>Writes limits; a value the kernel refuses is reported with the JSON path of the
+    /// setting behind the cgroup file it was written to.</summary>
+    private static void ApplyResources(ICgroup cgroup, Resources resources, string root)
+    {
+        try
+        {
+            cgroup.Apply(resources);
+        }
+        catch (CgroupException e) when (CgroupFileSetting(e.Message) is { } setting)
+        {
+            throw new CgroupException($"{root}.{setting}: {e.Message}", e.Errno);
+        }
+    }
+
+    /// <summary>Which resources setting a cgroup file carries (v1 and v2 names).</summary>
+    public static string? CgroupFileSetting(string message)
+    {
+        (string File, string Setting)[] table =
+        [
+            ("memory.memsw.limit_in_bytes", "memory.swap"), ("memory.swap.max", "memory.swap"),
+            ("memory.limit_in_bytes", "memory.limit"), ("memory.max", "memory.limit"),
+            ("memory.soft_limit_in_bytes", "memory.reservation"), ("memory.low", "memory.reservation"),
+            ("memory.kmem.tcp.limit_in_bytes", "memory.kernelTCP"), ("memory.kmem.limit_in_bytes", "memory.kernel"),
+            ("memory.swappiness", "memory.swappiness"), ("memory.oom_control", "memory.disableOOMKiller"),
+            ("cpu.shares", "cpu.shares"), ("cpu.weight", "cpu.shares"), ("cpu.cfs_quota_us", "cpu.quota"),
+            ("cpu.cfs_period_us", "cpu.period"), ("cpu.max", "cpu.quota"), ("cpu.rt_runtime_us", "cpu.realtimeRuntime"),
+            ("cpu.rt_period_us", "cpu.realtimePeriod"), ("cpu.idle", "cpu.idle"), ("cpuset.cpus", "cpu.cpus"),
+            ("cpuset.mems", "cpu.mems"), ("pids.max", "pids.limit"), ("blkio.", "blockIO"), ("io.", "blockIO"),
+            ("hugetlb.", "hugepageLimits"), ("devices.", "devices"), ("net_cls.", "network.classID"),
+            ("net_prio.", "network.priorities"),
+        ];
+        foreach (var (file, setting) in table)
+            if (message.Contains("/" + file, StringComparison.Ordinal) || message.StartsWith(file, StringComparison.Ordinal))
+                return setting;
+        return null;
     }
 
     /// <summary>The device rules runc applies: the spec's own, then the devices every container
@@ -316,6 +354,7 @@ public sealed class ContainerEngine(EngineOptions options)
         {
             Libc.WaitForExit(created.Record.Pid);
             Destroy(created.Record);
+            if (created.PidFile is { } pidFile) File.Delete(pidFile);
             throw m.Error!;
         }
         RunPoststart(created.Record);
@@ -336,9 +375,9 @@ public sealed class ContainerEngine(EngineOptions options)
         var stat = ProcStat.Read(record.Pid);
         if (stat is null || stat.Value.IsGone || (record.PidStartTime != 0 && stat.Value.StartTime != record.PidStartTime))
             return ContainerStatus.Stopped;
-        if (File.Exists(Store.FifoOf(record.Id))) return ContainerStatus.Created;
+        // frozen first: a created container can be paused too (and resumes to created)
         if (record.CgroupPaths.Count > 0 && Cgroups.Load(record.CgroupPaths).IsFrozen()) return ContainerStatus.Paused;
-        return ContainerStatus.Running;
+        return File.Exists(Store.FifoOf(record.Id)) ? ContainerStatus.Created : ContainerStatus.Running;
     }
 
     public ContainerSummary Summarize(ContainerRecord record)
@@ -511,7 +550,7 @@ public sealed class ContainerEngine(EngineOptions options)
         var errors = new DocumentErrors();
         SpecValidator.ValidateResources(resources, "$", errors);
         errors.ThrowIfAny("resources");
-        Cgroups.Load(record.CgroupPaths).Apply(resources);
+        ApplyResources(Cgroups.Load(record.CgroupPaths), resources, "$");
         record.Config.Linux ??= new OciLinux();
         record.Config.Linux.Resources = ResourceMerge.Merge(record.Config.Linux.Resources, resources);
         Store.Save(record, withConfig: true);
@@ -590,7 +629,7 @@ public sealed class ContainerEngine(EngineOptions options)
 }
 
 /// <summary>A container right after create; Session is open only for `run` (start via session).</summary>
-public sealed record CreatedContainer(ContainerRecord Record, SpawnSession? Session);
+public sealed record CreatedContainer(ContainerRecord Record, SpawnSession? Session, string? PidFile = null);
 
 /// <summary>A process started by exec. It is our child: wait for it with waitpid.</summary>
 public sealed class ExecProcess(SpawnSession session)

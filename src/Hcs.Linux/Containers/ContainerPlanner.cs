@@ -30,12 +30,14 @@ public static class ContainerPlanner
         };
         var linux = spec.Linux ?? new OciLinux();
         bool newUserns = false, mountns = false, cgroupns = false;
-        foreach (var ns in linux.Namespaces ?? [])
+        var namespaces = linux.Namespaces ?? [];
+        for (int i = 0; i < namespaces.Count; i++)
         {
+            var ns = namespaces[i];
             var (flag, _) = LinuxNames.Namespaces[ns.Type];
             if (!string.IsNullOrEmpty(ns.Path))
             {
-                r.Joins.Add(new NamespaceJoin(ns.Type, ns.Path));
+                r.Joins.Add(new NamespaceJoin(ns.Type, ns.Path, $"$.linux.namespaces[{i}].path"));
                 continue;
             }
             if (ns.Type == "time") r.TimeOffsets = TimeOffsetsText(linux.TimeOffsets);
@@ -87,7 +89,7 @@ public static class ContainerPlanner
     public static SpawnRequest PlanExec(Schema.Oci.Spec containerSpec, int initPid, Process process, bool terminal, int preserveFds)
     {
         var errors = new DocumentErrors();
-        var r = new SpawnRequest { IsExec = true, PreserveFds = preserveFds, Terminal = terminal };
+        var r = new SpawnRequest { IsExec = true, PreserveFds = preserveFds, Terminal = terminal, ProcessPath = "$" };
         foreach (var ns in containerSpec.Linux?.Namespaces ?? [])
         {
             var (_, procName) = LinuxNames.Namespaces[ns.Type];

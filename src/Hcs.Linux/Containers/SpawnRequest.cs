@@ -57,9 +57,13 @@ public sealed class SpawnRequest
     public List<Schema.Oci.Hook> StartContainerHooks { get; } = [];
     /// <summary>Stop after the mounts so the parent can run prestart/createRuntime hooks.</summary>
     public bool HookSync { get; set; }
+
+    /// <summary>JSON path of the process in its document ("$.process" for create, "$" for an
+    /// exec's process.json), so failures can name the value behind them.</summary>
+    public string ProcessPath { get; set; } = "$.process";
 }
 
-public readonly record struct NamespaceJoin(string Type, string Path);
+public readonly record struct NamespaceJoin(string Type, string Path, string? ConfigPath = null);
 
 public readonly record struct CapabilitySets(ulong Bounding, ulong Effective, ulong Permitted, ulong Inheritable, ulong Ambient);
 
@@ -84,6 +88,8 @@ public sealed record MountStep
     public bool Optional { get; init; }
     /// <summary>Idmapped bind: uid and gid map text for a user namespace made for this mount.</summary>
     public (string Uid, string Gid)? IdMap { get; init; }
+    /// <summary>The config value this step comes from ("$.mounts[2]"), for error messages.</summary>
+    public string? ConfigPath { get; init; }
 }
 
 public enum MountStepKind : uint

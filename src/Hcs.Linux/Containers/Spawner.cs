@@ -31,8 +31,8 @@ public static unsafe class Spawner
             int pid;
             SpawnAbi.Error error;
             if (SpawnAbi.Spawn(plan, parentFd, &pid, &error) < 0)
-                throw SpawnException.From(error);
-            return new SpawnSession(pid, parentFd);
+                throw SpawnException.From(error).Locate(r);
+            return new SpawnSession(pid, parentFd, r);
         }
         catch
         {
@@ -73,7 +73,7 @@ public static unsafe class Spawner
         {
             var j = r.Joins[i];
             int fd = Libc.Open(j.Path, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
-            if (fd < 0) throw new SpawnException(Libc.Errno, $"open {j.Type} namespace", j.Path);
+            if (fd < 0) throw new SpawnException(Libc.Errno, $"open {j.Type} namespace", j.Path) { ConfigPath = j.ConfigPath };
             opened.Add(fd);
             p->Joins[i] = new SpawnAbi.NsJoin { Fd = fd, Type = (int)LinuxNames.Namespaces[j.Type].Flag };
         }
@@ -183,9 +183,10 @@ public static unsafe class Spawner
 }
 
 /// <summary>The parent's side of a spawned child: its pid and the sync socket.</summary>
-public sealed unsafe class SpawnSession(int pid, int syncFd) : IDisposable
+public sealed unsafe class SpawnSession(int pid, int syncFd, SpawnRequest request) : IDisposable
 {
     public int Pid { get; } = pid;
+    public SpawnRequest Request { get; } = request;
     public int SyncFd { get; private set; } = syncFd;
 
     /// <summary>Next message from the child; Type 0 means EOF (it exec'd or died).</summary>
@@ -196,7 +197,7 @@ public sealed unsafe class SpawnSession(int pid, int syncFd) : IDisposable
         int n = SpawnAbi.SyncRecv(SyncFd, &m, &fd);
         if (n < 0) throw new ErrnoException(Libc.Errno, "read from container process");
         if (n == 0) return new SpawnMessage(0, -1, null);
-        if (m.Type == SpawnAbi.MsgError) return new SpawnMessage(m.Type, fd, SpawnException.From(m.Error));
+        if (m.Type == SpawnAbi.MsgError) return new SpawnMessage(m.Type, fd, SpawnException.From(m.Error).Locate(Request));
         return new SpawnMessage(m.Type, fd, null);
     }
 
@@ -231,26 +232,54 @@ public sealed unsafe class SpawnSession(int pid, int syncFd) : IDisposable
 
 public readonly record struct SpawnMessage(uint Type, int Fd, SpawnException? Error);
 
-/// <summary>A failure inside the spawn: which step, errno, and the path or name involved.</summary>
-public sealed class SpawnException : Exception
+/// <summary>A failure inside the spawn: which step, errno, the path or name involved, and
+/// (when known) the config value behind it as a JSON path ("$.mounts[3]").</summary>
+public sealed class SpawnException(int errno, string step, string detail) : Exception
 {
-    public int Errno { get; }
-    public string Step { get; }
-    public string Detail { get; }
+    public int Errno { get; } = errno;
+    public string Step { get; } = step;
+    public string Detail { get; } = detail;
+    public SpawnAbi.Area Area { get; init; }
+    public int Index { get; init; } = -1;
+    public string? ConfigPath { get; init; }
 
-    public SpawnException(int errno, string step, string detail)
-        : base(Format(errno, step, detail))
+    public override string Message
     {
-        Errno = errno;
-        Step = step;
-        Detail = detail;
+        get
+        {
+            var text = Detail.Length > 0 ? $"{Step} {Detail}" : Step;
+            if (Errno != 0) text += ": " + System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(Errno);
+            return ConfigPath is null ? text : $"{ConfigPath}: {text}";
+        }
     }
 
-    internal static SpawnException From(in SpawnAbi.Error e) => new(e.Err, e.StepText, e.DetailText);
+    internal static SpawnException From(in SpawnAbi.Error e) =>
+        new(e.Err, e.StepText, e.DetailText) { Area = (SpawnAbi.Area)e.Area, Index = e.Index };
 
-    private static string Format(int errno, string step, string detail)
+    /// <summary>Names the config value this failure is about, from the plan it came from.</summary>
+    public SpawnException Locate(SpawnRequest r)
     {
-        var text = detail.Length > 0 ? $"{step} {detail}" : step;
-        return errno != 0 ? $"{text}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}" : text;
+        if (ConfigPath is not null) return this;
+        string? path = Area switch
+        {
+            SpawnAbi.Area.Step when Index >= 0 && Index < r.Steps.Count => r.Steps[Index].ConfigPath,
+            SpawnAbi.Area.Masked => $"$.linux.maskedPaths[{Index}]",
+            SpawnAbi.Area.Readonly => $"$.linux.readonlyPaths[{Index}]",
+            SpawnAbi.Area.Sysctl when Index >= 0 && Index < r.Sysctls.Count =>
+                Schema.JsonMapper.Child("$.linux.sysctl", r.Sysctls[Index].Key.Replace('/', '.')),
+            SpawnAbi.Area.CreateContainer => $"$.hooks.createContainer[{Index}]",
+            SpawnAbi.Area.StartContainer => $"$.hooks.startContainer[{Index}]",
+            SpawnAbi.Area.Rlimit => $"{r.ProcessPath}.rlimits[{Index}]",
+            SpawnAbi.Area.Join when Index >= 0 && Index < r.Joins.Count => r.Joins[Index].ConfigPath,
+            SpawnAbi.Area.Hostname => "$.hostname",
+            SpawnAbi.Area.Domainname => "$.domainname",
+            SpawnAbi.Area.Cwd => $"{r.ProcessPath}.cwd",
+            SpawnAbi.Area.Exec => $"{r.ProcessPath}.args[0]",
+            SpawnAbi.Area.Rootfs => "$.root.path",
+            SpawnAbi.Area.User => $"{r.ProcessPath}.user",
+            SpawnAbi.Area.Seccomp => "$.linux.seccomp",
+            _ => null,
+        };
+        return path is null ? this : new SpawnException(Errno, Step, Detail) { Area = Area, Index = Index, ConfigPath = path };
     }
 }

@@ -17,7 +17,7 @@ public static unsafe class HookRunner
     {
         if (hooks is null || hooks.Count == 0) return;
         var state = Encoding.UTF8.GetBytes(stateJson);
-        foreach (var hook in hooks) Run(hook, phase, state);
+        for (int i = 0; i < hooks.Count; i++) Run(hooks[i], phase, i, state);
     }
 
     /// <summary>Runs every hook; failures are collected instead of thrown (poststart/poststop,
@@ -27,15 +27,15 @@ public static unsafe class HookRunner
         var warnings = new List<string>();
         if (hooks is null || hooks.Count == 0) return warnings;
         var state = Encoding.UTF8.GetBytes(stateJson);
-        foreach (var hook in hooks)
+        for (int i = 0; i < hooks.Count; i++)
         {
-            try { Run(hook, phase, state); }
+            try { Run(hooks[i], phase, i, state); }
             catch (SpawnException e) { warnings.Add(e.Message); }
         }
         return warnings;
     }
 
-    private static void Run(Hook hook, string phase, byte[] state)
+    private static void Run(Hook hook, string phase, int index, byte[] state)
     {
         using var arena = new NativeArena();
         var h = (SpawnAbi.Hook*)arena.Alloc(sizeof(SpawnAbi.Hook));
@@ -46,7 +46,10 @@ public static unsafe class HookRunner
             if (SpawnAbi.RunHook(h, s, (uint)state.Length, &e) < 0)
             {
                 var failure = SpawnException.From(e);
-                throw new SpawnException(failure.Errno, $"{phase} {failure.Step}", failure.Detail);
+                throw new SpawnException(failure.Errno, $"{phase} {failure.Step}", failure.Detail)
+                {
+                    ConfigPath = $"$.hooks.{phase}[{index}]",
+                };
             }
         }
     }

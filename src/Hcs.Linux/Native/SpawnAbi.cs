@@ -8,7 +8,7 @@ namespace Hcs.Linux.Native;
 /// </summary>
 public static unsafe partial class SpawnAbi
 {
-    public const int Version = 1;
+    public const int Version = 2;
     private const string Lib = "libhcsspawn";
 
     // enum hcs_step_kind
@@ -17,6 +17,13 @@ public static unsafe partial class SpawnAbi
     public const uint TargetDir = 0, TargetFile = 1;
     // enum hcs_msg_type
     public const uint MsgPid = 1, MsgSetup = 2, MsgGo = 3, MsgHooks = 4, MsgSeccompFd = 5, MsgReady = 6, MsgError = 7;
+
+    /// <summary>enum hcs_area: which list of the plan a failure belongs to.</summary>
+    public enum Area
+    {
+        None = 0, Step = 1, Masked = 2, Readonly = 3, Sysctl = 4, CreateContainer = 5, StartContainer = 6,
+        Rlimit = 7, Join = 8, Hostname = 9, Domainname = 10, Cwd = 11, Exec = 12, Rootfs = 13, User = 14, Seccomp = 15,
+    }
 
     [Flags]
     public enum PlanFlags : uint
@@ -40,6 +47,8 @@ public static unsafe partial class SpawnAbi
     public struct Error
     {
         public int Err;
+        public int Area;
+        public int Index;
         public fixed byte Step[64];
         public fixed byte Detail[512];
 

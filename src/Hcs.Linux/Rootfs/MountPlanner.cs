@@ -146,7 +146,10 @@ public sealed class MountPlanner(IHostView host)
 
             if (m.Type == "cgroup" && !bind)
             {
+                int first = steps.Count, firstLast = last.Count;
                 PlanCgroup(dest, o, cgroupns, steps, last);
+                for (int k = first; k < steps.Count; k++) steps[k] = steps[k] with { ConfigPath = path };
+                for (int k = firstLast; k < last.Count; k++) last[k] = last[k] with { ConfigPath = path };
                 continue;
             }
             if (bind)
@@ -177,6 +180,7 @@ public sealed class MountPlanner(IHostView host)
                     Propagation = o.Propagation,
                     Recursive = o.RecursiveBind,
                     IdMap = idmap,
+                    ConfigPath = path,
                 });
                 continue;
             }
@@ -190,9 +194,10 @@ public sealed class MountPlanner(IHostView host)
                 Data = o.Data.Count > 0 ? string.Join(',', o.Data) : null,
                 Propagation = o.Propagation,
                 Recursive = o.PropagationRecursive,
+                ConfigPath = path,
             });
             if (o.RecAttrSet != 0 || o.RecAttrClear != 0)
-                last.Add(new MountStep { Kind = MountStepKind.SetAttr, Target = dest, AttrSet = o.RecAttrSet, AttrClear = o.RecAttrClear, Recursive = true });
+                last.Add(new MountStep { Kind = MountStepKind.SetAttr, Target = dest, AttrSet = o.RecAttrSet, AttrClear = o.RecAttrClear, Recursive = true, ConfigPath = path });
         }
 
         if (!devBound) PlanDev(spec, newUserns, steps);
@@ -202,10 +207,13 @@ public sealed class MountPlanner(IHostView host)
     private void PlanDev(Schema.Oci.Spec spec, bool newUserns, List<MountStep> steps)
     {
         var seen = new HashSet<string>();
-        foreach (var d in spec.Linux?.Devices ?? [])
+        var devices = spec.Linux?.Devices ?? [];
+        for (int i = 0; i < devices.Count; i++)
         {
+            var d = devices[i];
             seen.Add(Normalize(d.Path));
-            steps.Add(Device(Normalize(d.Path), d.Type, d.Major, d.Minor, d.FileMode ?? 0x1b6, d.Uid, d.Gid, newUserns));
+            steps.Add(Device(Normalize(d.Path), d.Type, d.Major, d.Minor, d.FileMode ?? 0x1b6, d.Uid, d.Gid, newUserns)
+                      with { ConfigPath = $"$.linux.devices[{i}]" });
         }
         foreach (var (p, major, minor) in DefaultDevices)
             if (!seen.Contains(p))

@@ -53,8 +53,8 @@ public sealed unsafe class SpawnAbiTests
         Assert.Equal(8u, (uint)sizeof(SpawnAbi.NsJoin));
         Assert.Equal(24u, (uint)sizeof(SpawnAbi.Rlimit));
         Assert.Equal(32u, (uint)sizeof(SpawnAbi.Hook));
-        Assert.Equal(4u + 64 + 512, (uint)sizeof(SpawnAbi.Error));
-        Assert.Equal(8u + 4 + 64 + 512, (uint)sizeof(SpawnAbi.Msg));
+        Assert.Equal(12u + 64 + 512, (uint)sizeof(SpawnAbi.Error));
+        Assert.Equal(8u + 12 + 64 + 512, (uint)sizeof(SpawnAbi.Msg));
         Assert.Equal(0u, SpawnAbi.SizeOf(7)); // unknown selector
     }
 

@@ -21,7 +21,26 @@ public sealed class MountPlannerTests
         var steps = new List<MountStep>();
         var errors = new DocumentErrors();
         new MountPlanner(_host).Plan(spec, bundle, newUserns, cgroupns, steps, errors);
-        return (steps, errors.All);
+        // the steps' config paths are checked on their own (Steps_name_the_config_value_they_come_from)
+        return (steps.ConvertAll(x => x with { ConfigPath = null }), errors.All);
+    }
+
+    [Fact]
+    public void Steps_name_the_config_value_they_come_from()
+    {
+        _host.With("/srv/data", HostPathKind.Directory);
+        var spec = WithMounts(
+            new Mount { Destination = "/proc", Type = "proc", Source = "proc" },
+            new Mount { Destination = "/data", Type = "bind", Source = "/srv/data", Options = ["rbind"] },
+            new Mount { Destination = "/sys/fs/cgroup", Type = "cgroup", Source = "cgroup", Options = ["ro"] });
+        spec.Linux = new OciLinux { Devices = [new Device { Path = "/dev/fuse", Type = "c", Major = 10, Minor = 229 }] };
+        var steps = new List<MountStep>();
+        new MountPlanner(_host).Plan(spec, "/bundle", false, true, steps, new DocumentErrors());
+        Assert.Equal("$.mounts[0]", steps.Single(x => x.Target == "/proc").ConfigPath);
+        Assert.Equal("$.mounts[1]", steps.Single(x => x.Target == "/data").ConfigPath);
+        Assert.All(steps.Where(x => x.Target.StartsWith("/sys/fs/cgroup")), x => Assert.Equal("$.mounts[2]", x.ConfigPath));
+        Assert.Equal("$.linux.devices[0]", steps.Single(x => x.Target == "/dev/fuse").ConfigPath);
+        Assert.Null(steps.Single(x => x.Target == "/dev/null").ConfigPath); // a default device: no config value
     }
 
     private static Spec WithMounts(params Mount[] mounts) => new() { Mounts = [.. mounts] };
