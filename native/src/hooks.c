@@ -161,9 +161,15 @@ int hcs_run_hook(const struct hcs_hook *h, const char *state, uint32_t state_len
 
 void run_child_hooks(struct child *c, const struct hcs_hook *hooks, uint32_t n, int32_t area)
 {
+    const char *state = c->plan->state_buf;
+    uint32_t len = c->state_len;
+    if (area == HCS_AREA_START_CONTAINER && c->state2_at) {
+        state += c->state2_at;
+        len = c->state2_len;
+    }
     for (uint32_t i = 0; i < n; i++) {
         struct hcs_error e;
-        if (hcs_run_hook(&hooks[i], c->plan->state_buf, c->state_len, &e) < 0) {
+        if (hcs_run_hook(&hooks[i], state, len, &e) < 0) {
             e.area = area;
             e.index = (int32_t)i;
             sync_send(c->sync_fd, HCS_MSG_ERROR, 0, &e);

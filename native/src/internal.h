@@ -22,8 +22,13 @@ struct child {
     const struct hcs_spawn_plan *plan;
     int sync_fd;
     int rootfd;          /* O_PATH fd of the rootfs (after it was bound onto itself) */
+    int parent_fd;       /* the parent's end of the sync pair: closed at once in the child, or
+                            the child would never see EOF when the parent goes away */
+    int order_r, order_w;/* intermediate -> process: "my PID message is out, you may talk" */
     int console_slave;   /* the pty slave once created, -1 before */
-    uint32_t state_len;  /* bytes of state JSON received with HCS_MSG_GO */
+    uint32_t state_len;  /* bytes of the first state JSON received with HCS_MSG_GO ("creating") */
+    uint32_t state2_at;  /* offset of the second one ("created", for startContainer), 0 if none */
+    uint32_t state2_len;
     char *stack2;        /* stack for the process cloned by the intermediate */
     int32_t area;        /* what the child is working on (enum hcs_area), for errors */
     int32_t index;
@@ -78,6 +83,7 @@ HCS_HIDDEN int write_file(const char *path, const char *data, size_t len);
 HCS_HIDDEN void rootfs_mounts(struct child *c);        /* propagation, bind root, steps */
 HCS_HIDDEN void rootfs_pivot(struct child *c);         /* pivot_root or move+chroot */
 HCS_HIDDEN void rootfs_finish(struct child *c);        /* masks, read-only paths, sysctl, ro root */
+HCS_HIDDEN void rootfs_make_cwd(struct child *c);      /* create the cwd inside the root if missing */
 HCS_HIDDEN void process_console(struct child *c);      /* pty, /dev/console, controlling tty */
 HCS_HIDDEN void process_lookup(struct child *c);       /* resolve argv[0] */
 HCS_HIDDEN void process_limits(struct child *c);       /* rlimits, personality, keyring */

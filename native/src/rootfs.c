@@ -226,6 +226,8 @@ void rootfs_mounts(struct child *c)
 {
     const struct hcs_spawn_plan *p = c->plan;
     child_at(c, HCS_AREA_ROOTFS, -1);
+    /* nodes and directories get exactly the modes the plan gives, not the runtime's umask */
+    umask(0);
     /* Stop mount events from flowing back to the host before we touch anything. */
     if (mount(NULL, "/", NULL, (unsigned long)(p->root_propagation ? p->root_propagation : MS_SLAVE | MS_REC),
               NULL) < 0)
@@ -299,8 +301,6 @@ void rootfs_pivot(struct child *c)
     c->rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (c->rootfd < 0)
         child_fail(c, "open new root", "/", NULL);
-    if (p->rootfs_propagation && mount(NULL, "/", NULL, (unsigned long)p->rootfs_propagation, NULL) < 0)
-        child_fail(c, "set rootfs propagation", "/", NULL);
 }
 
 static void mask_path(struct child *c, const char *path)
@@ -356,6 +356,18 @@ static void readonly_path(struct child *c, const char *path)
     close(fd);
 }
 
+void rootfs_make_cwd(struct child *c)
+{
+    /* as runc: a working directory the image lacks is created (images rely on it) */
+    const char *cwd = c->plan->cwd;
+    if (!cwd || !*cwd)
+        return;
+    int fd = ensure_in_root(c, cwd, HCS_TARGET_DIR, 0755);
+    if (fd < 0)
+        child_fail(c, "create cwd", cwd, NULL);
+    close(fd);
+}
+
 void rootfs_finish(struct child *c)
 {
     const struct hcs_spawn_plan *p = c->plan;
@@ -368,6 +380,9 @@ void rootfs_finish(struct child *c)
         mask_path(c, p->masked_paths[i]);
     }
     child_at(c, HCS_AREA_ROOTFS, -1);
+    /* last: an unbindable tree could not be cloned for the read-only paths above */
+    if (p->rootfs_propagation && mount(NULL, "/", NULL, (unsigned long)p->rootfs_propagation, NULL) < 0)
+        child_fail(c, "set rootfs propagation", "/", NULL);
     if (p->flags & HCS_PLAN_ROOT_READONLY) {
         if (sys_mount_setattr(c->rootfd, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0, 0, -1) < 0)
             child_fail(c, "make root read-only", "/", NULL);

@@ -77,13 +77,28 @@ static int needs_intermediate(const struct hcs_spawn_plan *p)
            (p->n_joins && (p->clone_flags & CLONE_NEWUSER));
 }
 
+static const char *ns_name(int type)
+{
+    switch (type) {
+    case CLONE_NEWUSER: return "user";
+    case CLONE_NEWPID: return "pid";
+    case CLONE_NEWNET: return "network";
+    case CLONE_NEWNS: return "mount";
+    case CLONE_NEWIPC: return "ipc";
+    case CLONE_NEWUTS: return "uts";
+    case CLONE_NEWCGROUP: return "cgroup";
+    case CLONE_NEWTIME: return "time";
+    default: return "unknown";
+    }
+}
+
 static void join_namespaces(struct child *c)
 {
     const struct hcs_spawn_plan *p = c->plan;
     for (uint32_t i = 0; i < p->n_joins; i++) {
         child_at(c, HCS_AREA_JOIN, (int32_t)i);
         if (setns(p->joins[i].fd, p->joins[i].type) < 0)
-            child_fail(c, "setns", "namespace of type", p->joins[i].type == CLONE_NEWUSER ? "user" : "");
+            child_fail(c, "setns", ns_name(p->joins[i].type), "namespace");
     }
     child_at(c, HCS_AREA_NONE, -1);
 }
@@ -139,7 +154,8 @@ static void wait_for_start(struct child *c)
     while (n < 0 && errno == EINTR);
     if (n != 1)
         child_fail(c, "wait for start", "exec fifo", NULL);
-    close(fd);
+    /* kept open (close-on-exec): `start` waits for the last reader to go, i.e. for execve,
+     * before it runs the poststart hooks */
 }
 
 static int init_main(void *arg)
@@ -147,11 +163,31 @@ static int init_main(void *arg)
     struct child *c = arg;
     const struct hcs_spawn_plan *p = c->plan;
     reset_signals();
+    close(c->parent_fd);
+    if (c->order_r >= 0) {
+        /* via an intermediate: its PID message must reach the parent before our SETUP, since
+         * both travel on the same socket. It closes the write end once that is sent. */
+        close(c->order_w);
+        char b;
+        while (read(c->order_r, &b, 1) < 0 && errno == EINTR)
+            ;
+        close(c->order_r);
+    }
 
     if (sync_send(c->sync_fd, HCS_MSG_SETUP, 0, NULL) < 0)
         _exit(1);
     if (sync_wait_go(c->sync_fd, p->state_buf, p->state_buf_len, &c->state_len) < 0)
         child_fail(c, "wait for parent", NULL, NULL);
+    /* the payload may hold two state documents separated by a NUL: one for createContainer
+     * hooks (status "creating"), one for startContainer hooks (status "created") */
+    for (uint32_t i = 0; i < c->state_len; i++) {
+        if (p->state_buf[i] == 0) {
+            c->state2_at = i + 1;
+            c->state2_len = c->state_len - i - 1;
+            c->state_len = i;
+            break;
+        }
+    }
 
     if (p->clone_flags & CLONE_NEWUSER || joins_include(p, CLONE_NEWUSER))
         become_root_in_userns(c);
@@ -168,8 +204,11 @@ static int init_main(void *arg)
             child_fail(c, "wait for prestart hooks", NULL, NULL);
     }
     run_child_hooks(c, p->create_container_hooks, p->n_create_container_hooks, HCS_AREA_CREATE_CONTAINER);
-    if (p->flags & HCS_PLAN_SETUP_ROOTFS)
+    if (p->flags & HCS_PLAN_SETUP_ROOTFS) {
         rootfs_pivot(c);
+        child_at(c, HCS_AREA_CWD, -1);
+        rootfs_make_cwd(c); /* before the root may turn read-only */
+    }
     if (p->flags & HCS_PLAN_TERMINAL)
         process_console(c);
     /* sysctls go in before /proc/sys turns read-only (it is in the usual readonlyPaths) */
@@ -210,6 +249,8 @@ static int intermediate_main(void *arg)
     struct child *c = arg;
     const struct hcs_spawn_plan *p = c->plan;
     reset_signals();
+    close(c->parent_fd);
+    c->parent_fd = -1;
     join_namespaces(c);
     if (p->clone_flags & CLONE_NEWUSER) {
         if (unshare(CLONE_NEWUSER) < 0)
@@ -227,11 +268,16 @@ static int intermediate_main(void *arg)
     }
     /* The new user namespace (if any) exists now and owns everything cloned below. */
     unsigned long flags = (p->clone_flags & ~(unsigned long)(CLONE_NEWUSER | CLONE_NEWCGROUP)) | CLONE_PARENT;
+    int order[2];
+    if (pipe2(order, O_CLOEXEC) < 0)
+        child_fail(c, "pipe", NULL, NULL);
+    c->order_r = order[0];
+    c->order_w = order[1];
     pid_t pid = clone(init_main, c->stack2 + STACK_SIZE, (int)flags, c);
     if (pid < 0)
         child_fail(c, "clone", NULL, NULL);
     sync_send(c->sync_fd, HCS_MSG_PID, pid, NULL);
-    _exit(0);
+    _exit(0); /* closes order_w: the process may now speak */
 }
 
 static int write_id_maps(pid_t pid, const struct hcs_spawn_plan *p, struct hcs_error *err)
@@ -329,7 +375,8 @@ int hcs_spawn(const struct hcs_spawn_plan *p, int parent_fd, pid_t *pid_out, str
         return -1;
     }
     /* The child struct and the stacks travel to the child as part of its copy of memory. */
-    struct child c = {.plan = p, .sync_fd = p->sync_fd, .rootfd = -1, .console_slave = -1, .index = -1};
+    struct child c = {.plan = p, .sync_fd = p->sync_fd, .rootfd = -1, .console_slave = -1, .index = -1,
+                      .parent_fd = parent_fd, .order_r = -1, .order_w = -1};
     char *stacks = mmap(NULL, 2 * STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stacks == MAP_FAILED) {
         err_set(err, errno, "allocate stacks", NULL, NULL);

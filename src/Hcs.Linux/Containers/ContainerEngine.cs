@@ -188,9 +188,13 @@ public sealed class ContainerEngine(EngineOptions options)
                     cgroup.AddProcess(session.Pid);
                     if (oomScoreAdj is { } adj)
                         File.WriteAllText($"/proc/{session.Pid}/oom_score_adj", adj.ToString());
-                    // the state JSON only matters to hooks the child runs itself
+                    ProcessTuning.Apply(session.Pid, spec.Process);
+                    // the state JSON only matters to hooks the child runs itself: "creating" for
+                    // createContainer, then (after a NUL) "created" for startContainer
                     bool childHooks = spec.Hooks is { CreateContainer.Count: > 0 } or { StartContainer.Count: > 0 };
-                    session.Go(childHooks ? Encoding.UTF8.GetBytes(StateJson(record, ContainerStatus.Creating)) : default);
+                    session.Go(childHooks
+                        ? Encoding.UTF8.GetBytes(StateJson(record, ContainerStatus.Creating) + "\0" + StateJson(record, ContainerStatus.Created))
+                        : default);
                     break;
                 case SpawnAbi.MsgHooks:
                     var state = StateJson(record, ContainerStatus.Creating);
@@ -335,10 +339,21 @@ public sealed class ContainerEngine(EngineOptions options)
             byte b = (byte)'0';
             nint n = Libc.Write(fd, &b, 1);
             int errno = Libc.Errno;
+            if (n != 1)
+            {
+                Libc.Close(fd);
+                throw new ErrnoException(errno, "signal the container to start");
+            }
+            Libc.Unlink(fifo);
+            // The init keeps its end of the fifo open (close-on-exec) until execve: when no
+            // reader is left, the program runs and poststart hooks may follow (the spec's order).
+            if (record.Config.Hooks?.Poststart is { Count: > 0 })
+            {
+                var pfd = new Libc.PollFd { Fd = fd, Events = 0 };
+                Libc.Poll(&pfd, 1, 60_000);
+            }
             Libc.Close(fd);
-            if (n != 1) throw new ErrnoException(errno, "signal the container to start");
         }
-        Libc.Unlink(fifo);
         RunPoststart(record);
     }
 
@@ -610,6 +625,7 @@ public sealed class ContainerEngine(EngineOptions options)
                 {
                     cgroup.AddProcess(session.Pid);
                     if (process.OomScoreAdj is { } adj) File.WriteAllText($"/proc/{session.Pid}/oom_score_adj", adj.ToString());
+                    ProcessTuning.Apply(session.Pid, process);
                     session.Go();
                 }
                 else if (m.Type == SpawnAbi.MsgReady) break;

@@ -57,7 +57,10 @@ public static class ContainerPlanner
 
         r.SetupRootfs = mountns;
         var prop = PropagationFlags(linux.RootfsPropagation);
-        r.RootPropagation = prop != 0 ? prop : MountPlanner.MS_SLAVE | MountPlanner.MS_REC;
+        // An unbindable "/" could not be bound onto itself: that one is applied after pivot_root
+        // (as runc learned the hard way), the others first.
+        r.RootPropagation = prop != 0 && (prop & MountPlanner.MS_UNBINDABLE) == 0 ? prop : MountPlanner.MS_SLAVE | MountPlanner.MS_REC;
+        if ((prop & MountPlanner.MS_UNBINDABLE) != 0) r.RootfsPropagation = prop;
         if ((prop & MountPlanner.MS_SHARED) != 0)
         {
             r.RootfsParentMount = host is IMountTable table ? table.MountPointOf(Path.GetDirectoryName(input.Rootfs) ?? "/") : null;

@@ -84,6 +84,24 @@ public static class SpecValidator
             errors.Add($"{path}.oomScoreAdj", $"must be between -1000 and 1000, not {p.OomScoreAdj}");
         if (p.User?.Umask is > 0x1ff)
             errors.Add($"{path}.user.umask", $"must be at most 0777 (511), not {p.User.Umask}");
+        if (p.IoPriority is { } io)
+        {
+            if (!Containers.ProcessTuning.IoClasses.ContainsKey(io.Class))
+                errors.Add($"{path}.ioPriority.class", $"unknown class \"{io.Class}\" (IOPRIO_CLASS_RT, _BE or _IDLE)");
+            if (io.Priority is < 0 or > 7)
+                errors.Add($"{path}.ioPriority.priority", $"must be between 0 and 7, not {io.Priority}");
+        }
+        if (p.Scheduler is { } sch)
+        {
+            if (!Containers.ProcessTuning.Policies.ContainsKey(sch.Policy))
+                errors.Add($"{path}.scheduler.policy", $"unknown policy \"{sch.Policy}\"");
+            if (sch.Nice is < -20 or > 19)
+                errors.Add($"{path}.scheduler.nice", $"must be between -20 and 19, not {sch.Nice}");
+            if (sch.Flags is { } flags)
+                for (int i = 0; i < flags.Count; i++)
+                    if (!Containers.ProcessTuning.SchedFlags.ContainsKey(flags[i]))
+                        errors.Add($"{path}.scheduler.flags[{i}]", $"unknown flag \"{flags[i]}\"");
+        }
     }
 
     private static void CheckCaps(List<string>? names, string path, DocumentErrors errors)

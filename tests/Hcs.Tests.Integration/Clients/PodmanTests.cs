@@ -87,7 +87,7 @@ public sealed class PodmanTests(PodmanFixture podman, Xunit.Abstractions.ITestOu
         var cmd = $"podman --root {podman.Storage} --runroot {podman.RunRoot} --cgroup-manager cgroupfs --events-backend file " +
                   $"--runtime {Runtime.Binary} run --rm -it {string.Join(' ', PodmanFixture.Limits)} --network none " +
                   $"{PodmanFixture.Image} sh -c 'tty; echo interactive-ok'";
-        var r = Tools.Run("script", ["-qec", cmd, "/dev/null"], timeoutMs: 120_000);
+        var r = Tools.Run("script", ["-qec", cmd, "/dev/null"], timeoutMs: 120_000, keepStdinOpen: true);
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("/dev/pts/0", r.Stdout);
         Assert.Contains("interactive-ok", r.Stdout);

@@ -195,8 +195,6 @@ public sealed class FailureTests : IDisposable
         // -- steps that fail halfway: namespaces and cgroups already exist -------------------
         // A passing hook first, so the index in the path is not trivially 0. The leak checks pass
         // for the hooks; the message does not name the hook's JSON path:
-        // BUG(runhcs): "createRuntime hook failed /bin/sh (exit status 1): ..." has no "$.hooks.createRuntime[1]"
-        // (same for prestart and createContainer).
         ["failing createRuntime hook"] = new((b, id) =>
         {
             b.With(s => s.Hooks = new Hooks { CreateRuntime = [OkHook(id), FailingHook(id)] });
@@ -214,9 +212,6 @@ public sealed class FailureTests : IDisposable
         }),
         ["hook past its timeout"] = new((b, id) =>
         {
-            // BUG(runhcs): the timeout is ignored: create waits for the hook (5 s) and succeeds.
-            // hcs_run_hook (native/src/hooks.c) leaves its poll loop on poll() == 0 at the
-            // deadline without setting timed_out, then waitpid()s the hook to its natural end.
             b.With(s => s.Hooks = new Hooks
             {
                 CreateRuntime = [new Hook { Path = "/bin/sh", Args = ["sh", "-c", $"sleep 5; : {id}"], Timeout = 1 }],
@@ -225,8 +220,6 @@ public sealed class FailureTests : IDisposable
         }),
         ["cpuset the kernel refuses (a cpu the host lacks)"] = new((b, _) =>
         {
-            // BUG(runhcs): the error names the cgroup file and errno, not the config value's JSON path.
-            // a CPU this host does not have (63 on the 2-CPU test machine: ERANGE from cpuset.cpus)
             var cpu = Math.Max(63, Environment.ProcessorCount).ToString();
             Resources(b).Cpu = new Cpu { Cpus = cpu };
             b.Save();
@@ -234,7 +227,6 @@ public sealed class FailureTests : IDisposable
         }),
         ["cfs quota the kernel refuses (10us < 1ms)"] = new((b, _) =>
         {
-            // BUG(runhcs): as above, no JSON path.
             Resources(b).Cpu = new Cpu { Quota = 10, Period = 100000 };
             b.Save();
             return ["$.linux.resources.cpu.quota", "Invalid argument"];
@@ -243,19 +235,17 @@ public sealed class FailureTests : IDisposable
         // kernel's reason but not the JSON path of the config value that caused them.
         ["executable not found"] = new((b, _) =>
         {
-            // BUG(runhcs): runc's message is there, the JSON path is not.
             b.With(s => s.Process!.Args = ["no-such-program-hcs"]);
             return ["$.process.args[0]", "executable file not found in $PATH", "no-such-program-hcs"];
         }),
-        ["cwd does not exist"] = new((b, _) =>
+        // a missing cwd is created (as runc does); one under a file cannot be
+        ["cwd that cannot be created"] = new((b, _) =>
         {
-            // BUG(runhcs): "chdir to cwd /does/not/exist: No such file or directory", no JSON path.
-            b.With(s => s.Process!.Cwd = "/does/not/exist");
-            return ["$.process.cwd", "/does/not/exist", "No such file or directory"];
+            b.With(s => s.Process!.Cwd = "/etc/passwd/x");
+            return ["$.process.cwd", "/etc/passwd/x", "Not a directory"];
         }),
         ["mount destination under a read-only mount"] = new((b, _) =>
         {
-            // BUG(runhcs): "create mount target /ro/sub: Read-only file system", no JSON path.
             var src = Path.Combine(b.Dir, "ro-src");
             Directory.CreateDirectory(src);
             int n = b.Spec.Mounts!.Count;
@@ -268,20 +258,17 @@ public sealed class FailureTests : IDisposable
         }),
         ["mount of an unknown filesystem type"] = new((b, _) =>
         {
-            // BUG(runhcs): "mount bogusfs /mnt: No such device", no JSON path.
             int n = b.Spec.Mounts!.Count;
             b.With(s => s.Mounts!.Add(new Mount { Destination = "/mnt", Type = "hcsbogusfs", Source = "none" }));
             return [$"$.mounts[{n}]", "hcsbogusfs", "No such device"];
         }),
         ["namespace path that does not exist"] = new((b, _) =>
         {
-            // BUG(runhcs): "open network namespace /proc/999999999/ns/net: ...", no JSON path.
             b.With(s => s.Linux!.Namespaces![1] = new Namespace { Type = "network", Path = "/proc/999999999/ns/net" });
             return ["$.linux.namespaces[1].path", "/proc/999999999/ns/net", "No such file or directory"];
         }),
         ["namespaced sysctl the kernel refuses"] = new((b, _) =>
         {
-            // BUG(runhcs): "write sysctl net/ipv4/ip_forward abc: Invalid argument", no JSON path.
             b.With(s => s.Linux!.Sysctl = new() { ["net.ipv4.ip_forward"] = "abc" });
             return ["$.linux.sysctl", "net.ipv4.ip_forward", "Invalid argument"];
         }),
@@ -289,8 +276,6 @@ public sealed class FailureTests : IDisposable
         // -- `run` only: create is fine, the failure comes between start and the user's program --
         ["run: execve fails after setup (exec format error)"] = new((b, _) =>
         {
-            // BUG(runhcs): the pid file written by create is left behind when execve fails
-            // (runc 1.1.5 leaves it too; the issue says nothing is left behind). Also no JSON path.
             var bad = Path.Combine(b.Rootfs, "bin/not-a-binary");
             File.WriteAllText(bad, "garbage, not an ELF file and no #!\n");
             File.SetUnixFileMode(bad, (UnixFileMode)0x1ed /* 0755 */);
@@ -299,8 +284,6 @@ public sealed class FailureTests : IDisposable
         }, ViaCreate: false),
         ["run: failing startContainer hook"] = new((b, id) =>
         {
-            // BUG(runhcs): the pid file written by create is left behind when the hook fails after
-            // setup; the message has no JSON path.
             b.With(s => s.Hooks = new Hooks { StartContainer = [OkHook(id), FailingHook(id)] });
             return ["$.hooks.startContainer[1]", "startContainer", "exit status 1"];
         }, ViaCreate: false),
@@ -591,9 +574,6 @@ public sealed class FailureTests : IDisposable
         var id = Runtime.NewId("f");
         _rt.Ok("create", "--bundle", b.Dir, id);
         _rt.Ok("pause", id);
-        // BUG(runhcs): the cgroup is frozen but state still says "created" (the exec fifo is
-        // checked before the freezer), and resume then refuses with "container not paused":
-        // the container stays frozen until delete --force.
         Assert.Equal("paused", _rt.Status(id));
         _rt.Ok("resume", id);
         Assert.Equal("created", _rt.Status(id));

@@ -12,7 +12,8 @@ public sealed record CommandResult(int ExitCode, string Stdout, string Stderr)
 public static class Tools
 {
     public static CommandResult Run(string file, IEnumerable<string> args, string? stdin = null, int timeoutMs = 60_000,
-                                    IDictionary<string, string>? env = null, string? workingDirectory = null)
+                                    IDictionary<string, string>? env = null, string? workingDirectory = null,
+                                    bool keepStdinOpen = false)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -30,7 +31,8 @@ public static class Tools
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (stdin is not null) p.StandardInput.Write(stdin);
-        p.StandardInput.Close();
+        // (script(1) ends its session at EOF on stdin: keepStdinOpen holds it open until exit)
+        if (!keepStdinOpen) p.StandardInput.Close();
         if (!p.WaitForExit(timeoutMs))
         {
             try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
