@@ -111,8 +111,9 @@ public static class Program
         }
         catch (Exception e)
         {
-            // a bug of ours: still one error line (callers parse the log), with the type named
-            log.Error($"{(what.Length > 0 ? what + ": " : "")}internal error: {e.GetType().Name}: {e.Message}");
+            // a bug of ours: still one error line (callers parse the log); no type name, as naming
+            // types would link reflection metadata into this NativeAOT binary
+            log.Error($"{(what.Length > 0 ? what + ": " : "")}internal error: {e.Message}");
             return failureCode;
         }
     }

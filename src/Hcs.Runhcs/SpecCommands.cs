@@ -142,7 +142,7 @@ internal static class SpecCommands
                 w.WritePropertyName("annotations");
                 w.WriteStartObject();
                 w.WriteString("io.github.hcs.runhcs.version", Program.Version);
-                w.WriteString("io.github.hcs.runhcs.cgroup.mode", engine.Cgroups.Mode.ToString().ToLowerInvariant());
+                w.WriteString("io.github.hcs.runhcs.cgroup.mode", engine.Cgroups.Mode switch { Linux.Cgroups.CgroupMode.V1 => "v1", Linux.Cgroups.CgroupMode.V2 => "v2", _ => "hybrid" });
                 w.WriteEndObject();
                 w.WriteEndObject();
             }, indented: true);

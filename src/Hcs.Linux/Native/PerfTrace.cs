@@ -15,7 +15,7 @@ public static class PerfTrace
     {
         if (!Enabled) return;
         var ms = Stopwatch.GetElapsedTime(Start).TotalMilliseconds;
-        var bytes = System.Text.Encoding.UTF8.GetBytes($"[trace {ms,8:F3} ms] {what}\n");
+        var bytes = System.Text.Encoding.UTF8.GetBytes($"[trace {ms,8:F3} ms {GC.GetTotalAllocatedBytes() / 1024,5} KiB] {what}\n");
         unsafe
         {
             fixed (byte* p = bytes) Native.Libc.Write(2, p, bytes.Length);
