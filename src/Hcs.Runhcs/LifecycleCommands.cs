@@ -38,8 +38,10 @@ internal static class LifecycleCommands
              new("quiet", FlagKind.Bool, "display only container IDs", ["q"])], List, 0, 0, Aliases: ["ls"]),
     ];
 
-    private static CreateOptions ReadCreate(Invocation inv, bool startViaSession, int consoleFd = -1) => new()
+    private static CreateOptions ReadCreate(Invocation inv, bool startViaSession, int consoleFd = -1,
+                                            (Schema.Oci.Spec, byte[])? loaded = null) => new()
     {
+        Loaded = loaded,
         ConsoleSocket = inv.String("console-socket"),
         ConsoleFd = consoleFd,
         PidFile = inv.String("pid-file"),
@@ -72,10 +74,10 @@ internal static class LifecycleCommands
         bool detached = inv.Bool("detach");
         Hcs.Linux.PerfTrace.Mark("run: action");
         // In the foreground with a terminal and no console socket, we hold the pty ourselves.
-        bool ownTty = !detached && inv.String("console-socket") is null &&
-                      ContainerEngine.LoadSpec(Path.GetFullPath(bundle)).Process?.Terminal == true;
+        var spec = ContainerEngine.LoadSpec(Path.GetFullPath(bundle), out var specBytes);
+        bool ownTty = !detached && inv.String("console-socket") is null && spec.Process?.Terminal == true;
         using var console = ownTty ? ConsolePair.Create() : null;
-        var created = engine.Create(containerId, bundle, ReadCreate(inv, startViaSession: true, console?.ChildFd ?? -1));
+        var created = engine.Create(containerId, bundle, ReadCreate(inv, startViaSession: true, console?.ChildFd ?? -1, (spec, specBytes)));
         if (detached)
         {
             engine.StartSession(created);

@@ -35,6 +35,8 @@ public sealed class CreateOptions
     /// <summary>`run`: the process starts when the caller says so over the spawn session,
     /// without an exec fifo.</summary>
     public bool StartViaSession { get; init; }
+    /// <summary>The bundle's config, when the caller has read it already (with its bytes).</summary>
+    public (Schema.Oci.Spec Spec, byte[] Bytes)? Loaded { get; init; }
 }
 
 public sealed class ExecOptions
@@ -82,7 +84,10 @@ public sealed class ContainerEngine(EngineOptions options)
         PerfTrace.Mark("create: begin");
         StateStore.CheckId(id);
         bundle = Path.GetFullPath(bundle);
-        var spec = LoadSpec(bundle, out var configBytes);
+        Schema.Oci.Spec spec;
+        byte[] configBytes;
+        if (o.Loaded is { } loaded) (spec, configBytes) = loaded;
+        else spec = LoadSpec(bundle, out configBytes);
         PerfTrace.Mark("create: spec loaded");
         SpecValidator.ThrowIfInvalid(spec, Path.Combine(bundle, "config.json"));
         var rootfs = spec.Root!.Path!.StartsWith('/') ? spec.Root.Path : Path.GetFullPath(Path.Combine(bundle, spec.Root.Path));
@@ -152,10 +157,14 @@ public sealed class ContainerEngine(EngineOptions options)
                 SystemdCgroup = options.SystemdCgroup,
                 Config = spec,
             };
-            DriveSetup(session, record, cgroup, spec.Process.OomScoreAdj, spec, seccomp);
+            // The state is written while the child builds its root filesystem (right after it is
+            // let go at SETUP): the two would otherwise take turns. Until READY, a failure undoes it.
+            DriveSetup(session, record, cgroup, spec.Process.OomScoreAdj, spec, seccomp, afterGo: () =>
+            {
+                Store.Save(record, withConfig: true, configBytes);
+                PerfTrace.Mark("create: state saved");
+            });
             PerfTrace.Mark("create: child ready");
-            Store.Save(record, withConfig: true, configBytes);
-            PerfTrace.Mark("create: state saved");
             if (o.PidFile is { } pidFile)
             {
                 StateStore.WriteAtomic(Path.GetFullPath(pidFile), record.Pid.ToString());
@@ -177,7 +186,7 @@ public sealed class ContainerEngine(EngineOptions options)
 
     /// <summary>Walks the child through the protocol until it reports READY (see hcs_spawn.h).</summary>
     private void DriveSetup(SpawnSession session, ContainerRecord record, ICgroup cgroup, int? oomScoreAdj,
-                            Schema.Oci.Spec spec, SeccompProgram? seccomp)
+                            Schema.Oci.Spec spec, SeccompProgram? seccomp, Action afterGo)
     {
         for (;;)
         {
@@ -195,6 +204,7 @@ public sealed class ContainerEngine(EngineOptions options)
                     session.Go(childHooks
                         ? Encoding.UTF8.GetBytes(StateJson(record, ContainerStatus.Creating) + "\0" + StateJson(record, ContainerStatus.Created))
                         : default);
+                    afterGo();
                     break;
                 case SpawnAbi.MsgHooks:
                     var state = StateJson(record, ContainerStatus.Creating);
