@@ -181,15 +181,28 @@ public sealed class ContainerPlannerTests
     [InlineData("rprivate", MountPlanner.MS_PRIVATE | MountPlanner.MS_REC)]
     [InlineData("slave", MountPlanner.MS_SLAVE)]
     [InlineData("rslave", MountPlanner.MS_SLAVE | MountPlanner.MS_REC)]
-    [InlineData("unbindable", MountPlanner.MS_UNBINDABLE)]
-    [InlineData("runbindable", MountPlanner.MS_UNBINDABLE | MountPlanner.MS_REC)]
     public void Rootfs_propagation_flags(string name, ulong flags)
     {
         Assert.Equal(flags, ContainerPlanner.PropagationFlags(name));
         var spec = Base("mount"); spec.Linux!.RootfsPropagation = name;
         var r = Create(spec);
         Assert.Equal(flags, r.RootPropagation);
-        Assert.Equal(0ul, r.RootfsPropagation); // only shared needs the post-pivot step
+        Assert.Equal(0ul, r.RootfsPropagation); // shared and unbindable need the post-pivot step
+        Assert.Null(r.RootfsParentMount);
+    }
+
+    /// <summary>An unbindable "/" could not be bound onto itself: the rootfs is prepared under the
+    /// default (rslave) and the unbindable propagation is applied after pivot_root.</summary>
+    [Theory]
+    [InlineData("unbindable", MountPlanner.MS_UNBINDABLE)]
+    [InlineData("runbindable", MountPlanner.MS_UNBINDABLE | MountPlanner.MS_REC)]
+    public void Unbindable_propagation_is_applied_after_pivot(string name, ulong flags)
+    {
+        Assert.Equal(flags, ContainerPlanner.PropagationFlags(name));
+        var spec = Base("mount"); spec.Linux!.RootfsPropagation = name;
+        var r = Create(spec);
+        Assert.Equal(MountPlanner.MS_SLAVE | MountPlanner.MS_REC, r.RootPropagation);
+        Assert.Equal(flags, r.RootfsPropagation);
         Assert.Null(r.RootfsParentMount);
     }
 
