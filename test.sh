@@ -6,5 +6,8 @@ cd "$(dirname "$0")"
 scripts/install-deps.sh
 scripts/build.sh
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-dotnet test tests/Hcs.Tests.Unit/Hcs.Tests.Unit.csproj -c Release --no-build -v q --logger "console;verbosity=normal"
-dotnet test tests/Hcs.Tests.Integration/Hcs.Tests.Integration.csproj -c Release --no-build -v q --logger "console;verbosity=normal"
+status=0
+for project in tests/Hcs.Tests.Unit tests/Hcs.Tests.Integration; do
+  dotnet test "$project" -c Release --no-build -v q --logger "console;verbosity=normal" || status=1
+done
+exit $status
