@@ -88,10 +88,12 @@ int hcs_recv_fd(int sock, void *payload, uint32_t payload_cap, uint32_t *payload
 
 static int userns_holder(void *arg)
 {
-    /* Lives only until the parent has opened our namespace; blocks on the pipe. */
-    int fd = *(int *)arg;
+    /* Lives only until the parent has opened our namespace: blocks on the pipe until the
+     * parent closes its write end (ours must go first, or EOF never comes). */
+    int *p = arg;
+    close(p[1]);
     char b;
-    (void)!read(fd, &b, 1);
+    (void)!read(p[0], &b, 1);
     _exit(0);
 }
 
@@ -113,7 +115,7 @@ int hcs_make_userns(const char *uid_map, const char *gid_map, struct hcs_error *
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = clone(userns_holder, stack + size, CLONE_NEWUSER | SIGCHLD, &p[0]);
+    pid_t pid = clone(userns_holder, stack + size, CLONE_NEWUSER | SIGCHLD, p);
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     int result = -1;

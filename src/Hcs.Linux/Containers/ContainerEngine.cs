@@ -218,6 +218,8 @@ public sealed class ContainerEngine(EngineOptions options)
                     session.Go();
                     break;
                 case SpawnAbi.MsgReady:
+                    // the child now waits for start: the program inherits this affinity
+                    ProcessTuning.ApplyAffinity(session.Pid, spec.Process?.ExecCpuAffinity?.Final, "$.process.execCPUAffinity.final");
                     return;
                 case SpawnAbi.MsgError:
                     throw m.Error!;
@@ -636,6 +638,9 @@ public sealed class ContainerEngine(EngineOptions options)
                     cgroup.AddProcess(session.Pid);
                     if (process.OomScoreAdj is { } adj) File.WriteAllText($"/proc/{session.Pid}/oom_score_adj", adj.ToString());
                     ProcessTuning.Apply(session.Pid, process);
+                    // an exec'd process does not wait after READY: its final affinity goes in now
+                    ProcessTuning.ApplyAffinity(session.Pid, process.ExecCpuAffinity?.Final ?? process.ExecCpuAffinity?.Initial,
+                                                "$.process.execCPUAffinity");
                     session.Go();
                 }
                 else if (m.Type == SpawnAbi.MsgReady) break;

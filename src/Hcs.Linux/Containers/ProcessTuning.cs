@@ -11,7 +11,7 @@ namespace Hcs.Linux.Containers;
 /// </summary>
 public static unsafe partial class ProcessTuning
 {
-    private const long SYS_ioprio_set = 251, SYS_sched_setattr = 314;
+    private const long SYS_ioprio_set = 251, SYS_sched_setattr = 314, SYS_sched_setaffinity = 203;
     private const int IOPRIO_WHO_PROCESS = 1, IOPRIO_CLASS_SHIFT = 13;
 
     public static readonly IReadOnlyDictionary<string, int> IoClasses = new Dictionary<string, int>(StringComparer.Ordinal)
@@ -43,8 +43,27 @@ public static unsafe partial class ProcessTuning
         public ulong Runtime, Deadline, Period;
     }
 
+    /// <summary>execCPUAffinity: "initial" while the runtime sets the process up, "final" for
+    /// the program (set just before it may execve; the affinity survives execve).</summary>
+    public static void ApplyAffinity(int pid, string? cpus, string configPath)
+    {
+        if (string.IsNullOrEmpty(cpus)) return;
+        var mask = new ulong[16]; // 1024 CPUs
+        foreach (var part in cpus.Split(','))
+        {
+            var range = part.Trim().Split('-');
+            int from = int.Parse(range[0], System.Globalization.CultureInfo.InvariantCulture);
+            int to = range.Length > 1 ? int.Parse(range[1], System.Globalization.CultureInfo.InvariantCulture) : from;
+            for (int c = from; c <= to && c < 1024; c++) mask[c / 64] |= 1UL << (c % 64);
+        }
+        fixed (ulong* m = mask)
+            if (Libc.Syscall(SYS_sched_setaffinity, pid, mask.Length * 8, (long)m) < 0)
+                throw new SpawnException(Libc.Errno, "sched_setaffinity", cpus) { ConfigPath = configPath };
+    }
+
     public static void Apply(int pid, Process? process)
     {
+        ApplyAffinity(pid, process?.ExecCpuAffinity?.Initial, "$.process.execCPUAffinity.initial");
         if (process?.IoPriority is { } io)
         {
             long value = ((long)IoClasses[io.Class] << IOPRIO_CLASS_SHIFT) | (uint)io.Priority;

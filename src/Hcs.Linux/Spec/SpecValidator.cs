@@ -84,6 +84,17 @@ public static class SpecValidator
             errors.Add($"{path}.oomScoreAdj", $"must be between -1000 and 1000, not {p.OomScoreAdj}");
         if (p.User?.Umask is > 0x1ff)
             errors.Add($"{path}.user.umask", $"must be at most 0777 (511), not {p.User.Umask}");
+        if (p.ExecCpuAffinity is { } aff)
+        {
+            if (aff.Initial is { Length: > 0 } i && !IsCpuList(i)) errors.Add($"{path}.execCPUAffinity.initial", $"not a cpu list: \"{i}\"");
+            if (aff.Final is { Length: > 0 } f && !IsCpuList(f)) errors.Add($"{path}.execCPUAffinity.final", $"not a cpu list: \"{f}\"");
+        }
+        // Confinement we do not apply must not be silently dropped: runhcs does not load AppArmor
+        // profiles (and runc refuses one when AppArmor is off, as it is on this kind of host).
+        if (p.ApparmorProfile is { Length: > 0 } profile && profile != "unconfined")
+            errors.Add($"{path}.apparmorProfile", AppArmorEnabled()
+                ? $"AppArmor profiles are not supported by runhcs (\"{profile}\")"
+                : $"AppArmor is not enabled on this host, profile \"{profile}\" cannot be applied");
         if (p.IoPriority is { } io)
         {
             if (!Containers.ProcessTuning.IoClasses.ContainsKey(io.Class))
@@ -209,6 +220,8 @@ public static class SpecValidator
                     errors.Add($"$.linux.devices[{i}]", "major and minor must not be negative");
             }
         if (linux.Resources is { } r) ValidateResources(r, "$.linux.resources", errors);
+        if (linux.IntelRdt is { } rdt && (rdt.ClosID ?? rdt.L3CacheSchema ?? rdt.MemBwSchema) is not null)
+            errors.Add("$.linux.intelRdt", "Intel RDT (resctrl) is not supported by runhcs");
     }
 
     private static void CheckMappings(List<IdMapping>? maps, string path, DocumentErrors errors)
@@ -277,6 +290,13 @@ public static class SpecValidator
         {
             if (value is < -1 or 0) errors.Add(p, $"must be positive or -1 (unlimited), not {value}");
         }
+    }
+
+    private static bool AppArmorEnabled()
+    {
+        try { return File.ReadAllText("/sys/module/apparmor/parameters/enabled").Trim() == "Y"; }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
     }
 
     private static bool IsCpuList(string s)

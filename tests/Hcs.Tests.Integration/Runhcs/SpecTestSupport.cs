@@ -189,13 +189,20 @@ internal sealed unsafe partial class ConsoleSocket : IDisposable
     /// queued connection and its message) and returns the received descriptor.</summary>
     public PtyMaster ReceiveMaster(int timeoutMs = 10_000)
     {
+        var (fd, payload) = ReceiveFd(timeoutMs);
+        return new PtyMaster(fd, payload);
+    }
+
+    /// <summary>One message with an fd attached (SCM_RIGHTS): the fd and the data.</summary>
+    public (int Fd, string Payload) ReceiveFd(int timeoutMs = 10_000)
+    {
         if (!_listener.Poll(timeoutMs * 1000, SelectMode.SelectRead))
             throw new TimeoutException("nobody connected to the console socket");
         using var conn = _listener.Accept();
         const int SOL_SOCKET = 1, SCM_RIGHTS = 1;
-        byte* data = stackalloc byte[256];
+        byte* data = stackalloc byte[8192];
         byte* control = stackalloc byte[64];
-        var iov = new IoVec { Base = data, Len = 256 };
+        var iov = new IoVec { Base = data, Len = 8192 };
         var msg = new MsgHdr { Iov = &iov, IovLen = 1, Control = control, ControlLen = 64 };
         long n = RecvMsg((int)conn.Handle, &msg, 0);
         if (n < 0) throw new IOException($"recvmsg: errno {Marshal.GetLastPInvokeError()}");
@@ -203,7 +210,7 @@ internal sealed unsafe partial class ConsoleSocket : IDisposable
         if (msg.ControlLen < (ulong)sizeof(CmsgHdr) || hdr->Level != SOL_SOCKET || hdr->Type != SCM_RIGHTS)
             throw new IOException($"no SCM_RIGHTS in the console message ({n} bytes of data, {msg.ControlLen} of control)");
         int fd = *(int*)(control + sizeof(CmsgHdr));
-        return new PtyMaster(fd, Encoding.UTF8.GetString(data, (int)n));
+        return (fd, Encoding.UTF8.GetString(data, (int)n));
     }
 
     public void Dispose()
