@@ -9,7 +9,7 @@ PACKAGES="
   runc crun podman containerd
   busybox-static iproute2 nftables
   containernetworking-plugins
-  hyperfine jq procps psmisc util-linux
+  hyperfine jq procps psmisc util-linux curl
   uidmap
 "
 

@@ -15,6 +15,7 @@
  *  - Every string is NUL-terminated UTF-8. Every list is a pointer + count.
  *  - Every fd handed over is inherited by the child; the library marks all fds close-on-exec
  *    in the child except 0-2 and the preserved range [3, 3 + preserve_fds).
+ *  - ABI 3 added stdio_fds and exec_fd to the plan, and hcs_mount_into/hcs_unmount_in.
  *  - Failures: a function returns -1 and fills struct hcs_error: errno + the name of the step
  *    that failed + a detail (usually a path). Failures inside the child travel back to the
  *    parent as an HCS_MSG_ERROR message on the sync socket.
@@ -32,7 +33,7 @@
 extern "C" {
 #endif
 
-#define HCS_SPAWN_ABI 2
+#define HCS_SPAWN_ABI 3
 
 #define HCS_API __attribute__((visibility("default")))
 
@@ -155,6 +156,19 @@ struct hcs_spawn_plan {
     int32_t start_fd;                   /* read one byte from it before execve; -1 = none */
     int32_t console_fd;                 /* HCS_PLAN_TERMINAL: socket to send the pty master to */
     int32_t preserve_fds;               /* keep fds 3 .. 3+preserve_fds-1 open across execve */
+    /* The program's stdin, stdout, stderr: each fd >= 0 is dup'ed onto 0, 1, 2 in the child
+     * before it does anything that could print; -1 inherits the caller's. Each must be > 2
+     * (dup'ing one onto 0 must not clobber another still to be dup'ed; hcs_spawn refuses
+     * 0-2 with EINVAL) and outside the preserved range (the original is left to close at
+     * execve). A terminal (HCS_PLAN_TERMINAL) replaces all three with the pty. Exec and
+     * create alike: a host serving many containers gives each its own pipes. */
+    int32_t stdio_fds[3];
+    /* >= 0: run this file instead of looking argv[0] up: execveat(exec_fd, "", argv, envp,
+     * AT_EMPTY_PATH). Opened by the caller in the host before pivot_root (O_PATH|O_CLOEXEC),
+     * so a program that is not in the container's root (hcs's own pause init) can be its
+     * process. Being close-on-exec, it must be an ELF binary: a "#!" script would find its
+     * /dev/fd path gone. Failures are reported as for execve (HCS_AREA_EXEC). -1 = lookup. */
+    int32_t exec_fd;
     uint16_t console_rows, console_cols;
 
     const char *timens_offsets;         /* text for /proc/self/timens_offsets, NULL = none */
@@ -179,7 +193,8 @@ struct hcs_spawn_plan {
     const char *domainname;             /* NULL = leave */
 
     /* the process */
-    const char *const *argv;            /* NULL-terminated; argv[0] is looked up in PATH */
+    const char *const *argv;            /* NULL-terminated; argv[0] is looked up in PATH
+                                           (unless exec_fd is given) */
     const char *const *envp;            /* NULL-terminated */
     const char *cwd;
     uint32_t uid, gid;
@@ -287,6 +302,32 @@ HCS_API int hcs_recv_fd(int sock, void *payload, uint32_t payload_cap, uint32_t 
  * returns an fd to it, for idmapped mounts. -1/errno on failure.
  */
 HCS_API int hcs_make_userns(const char *uid_map, const char *gid_map, struct hcs_error *err);
+
+/* ---- live mounts into a running container -------------------------------------------- */
+
+enum hcs_mount_flags {
+    HCS_MOUNT_READONLY = 1u << 0,   /* recursively read-only */
+};
+
+/*
+ * Attaches the host tree at source (a directory or a file, with everything mounted below it)
+ * at target inside the mount namespace of process pid (a path from that namespace's root, the
+ * container's root after pivot_root). The target and its missing parents are created: a
+ * directory, or an empty file when source is a file. The copy is private (no propagation
+ * either way) and read-only with HCS_MOUNT_READONLY.
+ *
+ * How: open_tree(OPEN_TREE_CLONE|AT_RECURSIVE) in the caller, then a forked child (it only
+ * makes system calls: safe in a multi-threaded caller) enters the process's user namespace
+ * (when it is not ours) and mount namespace, creates the target (openat2 RESOLVE_IN_ROOT) and
+ * move_mount()s the tree there. Its failure comes back through a pipe. Refuses a process that
+ * shares the caller's mount namespace (the target would be on the host). 0 or -1 with err.
+ */
+HCS_API int hcs_mount_into(int pid, const char *source, const char *target, uint32_t flags,
+                   struct hcs_error *err);
+
+/* Detaches (umount2 MNT_DETACH, the last component not followed) the mount at target in the
+ * mount namespace of process pid, entered as for hcs_mount_into. 0 or -1 with err filled. */
+HCS_API int hcs_unmount_in(int pid, const char *target, struct hcs_error *err);
 
 #ifdef __cplusplus
 }

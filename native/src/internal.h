@@ -79,6 +79,14 @@ HCS_HIDDEN int sys_setresgid(gid_t r, gid_t e, gid_t s);
 HCS_HIDDEN int sys_setgroups(size_t n, const gid_t *groups);
 HCS_HIDDEN int write_file(const char *path, const char *data, size_t len);
 
+/* ---- paths inside a root (rootfs.c) ---- */
+/* Opens path (inside the root at rootfd) as O_PATH, or returns -1 with errno. */
+HCS_HIDDEN int open_in_root(int rootfd, const char *path, uint64_t extra);
+/* Creates the missing directories of path inside the root, then the last component as a
+ * directory or an empty file (enum hcs_target_kind), and returns an O_PATH fd of it. Each
+ * step resolves the prefix so far under the root, so a symlink component stays confined. */
+HCS_HIDDEN int ensure_in_root(int rootfd, const char *path, uint32_t kind, mode_t mode);
+
 /* ---- the pieces of the child ---- */
 HCS_HIDDEN void rootfs_mounts(struct child *c);        /* propagation, bind root, steps */
 HCS_HIDDEN void rootfs_pivot(struct child *c);         /* pivot_root or move+chroot */

@@ -293,6 +293,12 @@ void process_exec(struct child *c)
         /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: that was done earlier. */
         sigprocmask(SIG_SETMASK, &none, NULL);
     }
+    if (c->plan->exec_fd >= 0) {
+        /* a file opened in the host before pivot_root: no lookup inside the container */
+        syscall(SYS_execveat, c->plan->exec_fd, "", (char *const *)c->plan->argv, (char *const *)c->plan->envp,
+                AT_EMPTY_PATH);
+        child_fail(c, "execveat", c->exe, NULL);
+    }
     execve(c->exe, (char *const *)c->plan->argv, (char *const *)c->plan->envp);
     child_fail(c, "exec", c->exe, NULL);
 }

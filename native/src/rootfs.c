@@ -19,8 +19,7 @@
 
 #define RESOLVE_SCOPED (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
 
-/* Opens path (inside the root at rootfd) as O_PATH, or returns -1 with errno. */
-static int open_in_root(int rootfd, const char *path, uint64_t extra)
+int open_in_root(int rootfd, const char *path, uint64_t extra)
 {
     int fd;
     do
@@ -29,14 +28,9 @@ static int open_in_root(int rootfd, const char *path, uint64_t extra)
     return fd;
 }
 
-/*
- * Creates the missing directories of path inside the root, then the last component as a
- * directory or an empty file, and returns an O_PATH fd of it. Each step resolves the prefix
- * so far under the root, so a symlink component stays confined.
- */
-static int ensure_in_root(struct child *c, const char *path, uint32_t kind, mode_t mode)
+int ensure_in_root(int rootfd, const char *path, uint32_t kind, mode_t mode)
 {
-    int fd = open_in_root(c->rootfd, path, 0);
+    int fd = open_in_root(rootfd, path, 0);
     if (fd >= 0 || errno != ENOENT)
         return fd;
 
@@ -46,7 +40,7 @@ static int ensure_in_root(struct child *c, const char *path, uint32_t kind, mode
         errno = ENAMETOOLONG;
         return -1;
     }
-    int parent = open_in_root(c->rootfd, "/", O_DIRECTORY);
+    int parent = open_in_root(rootfd, "/", O_DIRECTORY);
     if (parent < 0)
         return -1;
     size_t i = 0;
@@ -78,7 +72,7 @@ static int ensure_in_root(struct child *c, const char *path, uint32_t kind, mode
             prefix[k] = path[k];
         prefix[i] = 0;
 
-        int next = open_in_root(c->rootfd, prefix, 0);
+        int next = open_in_root(rootfd, prefix, 0);
         if (next < 0 && errno == ENOENT) {
             int r;
             if (last && kind == HCS_TARGET_FILE) {
@@ -92,7 +86,7 @@ static int ensure_in_root(struct child *c, const char *path, uint32_t kind, mode
                 close(parent);
                 return -1;
             }
-            next = open_in_root(c->rootfd, prefix, 0);
+            next = open_in_root(rootfd, prefix, 0);
         }
         close(parent);
         if (next < 0)
@@ -128,12 +122,12 @@ static int parent_in_root(struct child *c, const char *path, char *name, size_t 
     dir[slash] = 0;
     if (slash == 0)
         str_copy(dir, sizeof dir, "/");
-    return ensure_in_root(c, dir, HCS_TARGET_DIR, 0755);
+    return ensure_in_root(c->rootfd, dir, HCS_TARGET_DIR, 0755);
 }
 
 static void step_mount(struct child *c, const struct hcs_mount_step *s)
 {
-    int tfd = ensure_in_root(c, s->target, s->target_kind, 0755);
+    int tfd = ensure_in_root(c->rootfd, s->target, s->target_kind, 0755);
     if (tfd < 0)
         child_fail(c, "create mount target", s->target, NULL);
     char p[64];
@@ -163,7 +157,7 @@ static void step_bind(struct child *c, const struct hcs_mount_step *s)
         sys_mount_setattr(src, "", AT_EMPTY_PATH | rec, s->attr_set | (s->userns_fd >= 0 ? MOUNT_ATTR_IDMAP : 0),
                           s->attr_clr, s->propagation, s->userns_fd) < 0)
         child_fail(c, "set bind mount options", s->source, s->target);
-    int tfd = ensure_in_root(c, s->target, s->target_kind, 0755);
+    int tfd = ensure_in_root(c->rootfd, s->target, s->target_kind, 0755);
     if (tfd < 0)
         child_fail(c, "create mount target", s->target, NULL);
     if (sys_move_mount(src, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
@@ -362,7 +356,7 @@ void rootfs_make_cwd(struct child *c)
     const char *cwd = c->plan->cwd;
     if (!cwd || !*cwd)
         return;
-    int fd = ensure_in_root(c, cwd, HCS_TARGET_DIR, 0755);
+    int fd = ensure_in_root(c->rootfd, cwd, HCS_TARGET_DIR, 0755);
     if (fd < 0)
         child_fail(c, "create cwd", cwd, NULL);
     close(fd);

@@ -122,6 +122,20 @@ static void prepare_fds(struct child *c)
         child_fail(c, "mark fds close-on-exec", NULL, NULL);
 }
 
+/* Gives the program the caller's stdio pipes (see stdio_fds in hcs_spawn.h). The originals
+ * are > 2 and close at execve with everything else above the preserved range. */
+static void set_stdio(struct child *c)
+{
+    for (int i = 0; i < 3; i++) {
+        int fd = c->plan->stdio_fds[i];
+        if (fd >= 0 && dup3(fd, i, 0) < 0) {
+            char num[16];
+            str_uint(num, sizeof num, (unsigned)i);
+            child_fail(c, "dup stdio fd onto", num, NULL);
+        }
+    }
+}
+
 static void write_sysctls(struct child *c)
 {
     const struct hcs_spawn_plan *p = c->plan;
@@ -173,6 +187,8 @@ static int init_main(void *arg)
             ;
         close(c->order_r);
     }
+    /* before anything that could write to 0-2 (failures travel on the sync socket) */
+    set_stdio(c);
 
     if (sync_send(c->sync_fd, HCS_MSG_SETUP, 0, NULL) < 0)
         _exit(1);
@@ -225,7 +241,10 @@ static int init_main(void *arg)
     if (p->cwd && *p->cwd && chdir(p->cwd) < 0)
         child_fail(c, "chdir to cwd", p->cwd, NULL);
     child_at(c, HCS_AREA_EXEC, -1);
-    process_lookup(c);
+    if (p->exec_fd >= 0)
+        str_copy(c->exe, sizeof c->exe, p->argv[0]); /* only names the program in errors */
+    else
+        process_lookup(c);
     child_at(c, HCS_AREA_NONE, -1);
     process_limits(c);
     if (p->flags & HCS_PLAN_SECCOMP_NOTIFY)
@@ -373,6 +392,12 @@ int hcs_spawn(const struct hcs_spawn_plan *p, int parent_fd, pid_t *pid_out, str
     if (!p->argv || !p->argv[0]) {
         err_set(err, EINVAL, "check plan", "argv is empty", NULL);
         return -1;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (p->stdio_fds[i] >= 0 && p->stdio_fds[i] <= 2) {
+            err_set(err, EINVAL, "check plan", "stdio fds must be above 2", NULL);
+            return -1;
+        }
     }
     /* The child struct and the stacks travel to the child as part of its copy of memory. */
     struct child c = {.plan = p, .sync_fd = p->sync_fd, .rootfd = -1, .console_slave = -1, .index = -1,

@@ -37,6 +37,12 @@ public sealed class CreateOptions
     public bool StartViaSession { get; init; }
     /// <summary>The bundle's config, when the caller has read it already (with its bytes).</summary>
     public (Schema.Oci.Spec Spec, byte[] Bytes)? Loaded { get; init; }
+    /// <summary>The init's stdin, stdout, stderr (fds > 2, -1 = inherit); null inherits ours.
+    /// The caller keeps its copies and closes them once Create returns.</summary>
+    public int[]? StdioFds { get; init; }
+    /// <summary>A host binary to run as the init (e.g. hcs-pause) instead of looking
+    /// process.args[0] up in the rootfs; args stay the program's argv.</summary>
+    public string? InitExecPath { get; init; }
 }
 
 public sealed class ExecOptions
@@ -45,6 +51,8 @@ public sealed class ExecOptions
     public int ConsoleFd { get; init; } = -1;
     public string? PidFile { get; init; }
     public int PreserveFds { get; init; }
+    /// <summary>The process's stdin, stdout, stderr (fds > 2, -1 = inherit); null inherits ours.</summary>
+    public int[]? StdioFds { get; init; }
 }
 
 /// <summary>
@@ -119,6 +127,8 @@ public sealed class ContainerEngine(EngineOptions options)
                 new ContainerPlanner.CreateInputs(id, bundle, rootfs, o.NoPivot, o.NoNewKeyring, o.PreserveFds, terminal),
                 new HostView(cgroup.Paths));
             ApplySeccomp(request, seccomp, spec);
+            request.StdioFds = o.StdioFds;
+            request.ExecPath = o.InitExecPath;
             PerfTrace.Mark("create: planned");
 
             int fifoFd = -1, consoleFd = -1;
@@ -617,6 +627,7 @@ public sealed class ContainerEngine(EngineOptions options)
             throw new RuntimeError("cannot allocate tty if runhcs will detach without setting console socket");
 
         var request = ContainerPlanner.PlanExec(record.Config, record.Pid, process, terminal, o.PreserveFds);
+        request.StdioFds = o.StdioFds;
         var seccomp = record.Config.Linux?.Seccomp is { } sc ? SeccompCompiler.Compile(sc, "$.linux.seccomp", SeccompCache) : null;
         if (seccomp is not null)
         {

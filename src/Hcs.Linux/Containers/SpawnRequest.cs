@@ -48,6 +48,12 @@ public sealed class SpawnRequest
     public ushort ConsoleRows { get; set; }
     public ushort ConsoleCols { get; set; }
     public int PreserveFds { get; set; }
+    /// <summary>The program's stdin, stdout, stderr (each > 2, or -1 to inherit ours); null
+    /// inherits all three. The caller keeps (and closes) them.</summary>
+    public int[]? StdioFds { get; set; }
+    /// <summary>A host file to run instead of looking Args[0] up in the container (opened
+    /// before pivot_root, so it need not be in the image); null = look up.</summary>
+    public string? ExecPath { get; set; }
 
     public byte[]? SeccompFilter { get; set; }
     public uint SeccompFlags { get; set; }

@@ -78,6 +78,17 @@ public static unsafe class Spawner
             p->Joins[i] = new SpawnAbi.NsJoin { Fd = fd, Type = (int)LinuxNames.Namespaces[j.Type].Flag };
         }
         p->PreserveFds = r.PreserveFds;
+        if (r.StdioFds is { Length: not 3 })
+            throw new ArgumentException("StdioFds must hold exactly stdin, stdout and stderr", nameof(r));
+        for (int i = 0; i < 3; i++) p->StdioFds[i] = r.StdioFds?[i] ?? -1;
+        p->ExecFd = -1;
+        if (r.ExecPath is { } exe)
+        {
+            int fd = Libc.Open(exe, Libc.O_PATH | Libc.O_CLOEXEC, 0);
+            if (fd < 0) throw new SpawnException(Libc.Errno, "open executable", exe);
+            opened.Add(fd);
+            p->ExecFd = fd;
+        }
         p->ConsoleRows = r.ConsoleRows;
         p->ConsoleCols = r.ConsoleCols;
         p->TimensOffsets = a.Str(r.TimeOffsets);

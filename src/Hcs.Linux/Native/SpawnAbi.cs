@@ -8,13 +8,15 @@ namespace Hcs.Linux.Native;
 /// </summary>
 public static unsafe partial class SpawnAbi
 {
-    public const int Version = 2;
+    public const int Version = 3;
     private const string Lib = "libhcsspawn";
 
     // enum hcs_step_kind
     public const uint StepMount = 1, StepBind = 2, StepMknod = 3, StepSymlink = 4, StepMkdir = 5, StepSetattr = 6;
     // enum hcs_target_kind
     public const uint TargetDir = 0, TargetFile = 1;
+    // enum hcs_mount_flags
+    public const uint MountReadonly = 1;
     // enum hcs_msg_type
     public const uint MsgPid = 1, MsgSetup = 2, MsgGo = 3, MsgHooks = 4, MsgSeccompFd = 5, MsgReady = 6, MsgError = 7;
 
@@ -125,6 +127,10 @@ public static unsafe partial class SpawnAbi
         public int StartFd;
         public int ConsoleFd;
         public int PreserveFds;
+        /// <summary>fds (> 2) dup'ed onto 0, 1, 2 in the child; -1 = inherit.</summary>
+        public fixed int StdioFds[3];
+        /// <summary>>= 0: execveat this (O_PATH) fd instead of looking argv[0] up.</summary>
+        public int ExecFd;
         public ushort ConsoleRows, ConsoleCols;
 
         public byte* TimensOffsets;
@@ -196,4 +202,10 @@ public static unsafe partial class SpawnAbi
 
     [LibraryImport(Lib, EntryPoint = "hcs_make_userns")]
     public static partial int MakeUserns(byte* uidMap, byte* gidMap, Error* error);
+
+    [LibraryImport(Lib, EntryPoint = "hcs_mount_into", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int MountInto(int pid, string source, string target, uint flags, Error* error);
+
+    [LibraryImport(Lib, EntryPoint = "hcs_unmount_in", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int UnmountIn(int pid, string target, Error* error);
 }

@@ -26,12 +26,16 @@ public sealed record HcsError(string Name, uint HResult, int HttpStatus)
     /// <summary>Not an HCS name: a request HCS has no word for (unknown route, wrong method).</summary>
     public static readonly HcsError NotFound = new("HCS_E_NOT_FOUND", 0x80070490, 404);
     public static readonly HcsError Internal = new("HCS_E_INTERNAL", 0x8000FFFF, 500);
+    /// <summary>Not an HCS name: the process could not be started (missing or non-executable
+    /// program, bad working directory, unknown user); the message says which, as runc words it.</summary>
+    public static readonly HcsError ProcessStartFailed = new("HCS_E_PROCESS_START_FAILED", 0x80004005, 400);
 
     public static readonly IReadOnlyList<HcsError> All =
     [
         InvalidJson, InvalidState, SystemNotFound, SystemAlreadyExists, SystemAlreadyStopped, OperationTimeout,
         AccessDenied, ProcessAlreadyStopped, ProcessInfoNotAvailable, UnsupportedProtocolVersion, ServiceNotAvailable,
         TerminatedDuringStart, UnexpectedExit, ConnectionClosed, ProtocolError, InvalidLayer, NotFound, Internal,
+        ProcessStartFailed,
     ];
 
     public static HcsError? ByName(string name)

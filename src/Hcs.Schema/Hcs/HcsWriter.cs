@@ -11,7 +11,10 @@ public static class HcsWriter
     public static byte[] ToUtf8(Action<Utf8JsonWriter> write, bool indented = false)
     {
         var buffer = new ArrayBufferWriter<byte>(512);
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = indented }))
+        // Relaxed escaping: these documents are never embedded in HTML, and a message reading
+        // \u0022 where a quote belongs helps nobody.
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions
+               { Indented = indented, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
             write(w);
         return buffer.WrittenSpan.ToArray();
     }

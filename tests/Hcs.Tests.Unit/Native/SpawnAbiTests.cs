@@ -83,6 +83,63 @@ public sealed unsafe class SpawnAbiTests
         Assert.Equal(SpawnAbi.StepMknod, (uint)Hcs.Linux.Containers.MountStepKind.Mknod);
     }
 
+    /// <summary>A plan hcs_spawn accepts up to clone(), which then fails at once: CLONE_NEWNS
+    /// with CLONE_FS is EINVAL, so nothing is ever started by these tests.</summary>
+    private static SpawnAbi.Plan* PlanThatCannotClone(NativeArena a)
+    {
+        const ulong CLONE_FS = 0x200, CLONE_NEWNS = 0x20000;
+        var plan = (SpawnAbi.Plan*)a.Alloc(sizeof(SpawnAbi.Plan));
+        plan->Abi = SpawnAbi.Version;
+        plan->CloneFlags = CLONE_NEWNS | CLONE_FS;
+        plan->Argv = a.StrArray(["true"]);
+        plan->SyncFd = plan->StartFd = plan->ConsoleFd = -1;
+        for (int i = 0; i < 3; i++) plan->StdioFds[i] = -1;
+        plan->ExecFd = -1;
+        return plan;
+    }
+
+    [Fact]
+    public void Spawn_with_inherited_stdio_gets_as_far_as_clone()
+    {
+        using var a = new NativeArena();
+        int pid;
+        SpawnAbi.Error e;
+        Assert.Equal(-1, SpawnAbi.Spawn(PlanThatCannotClone(a), -1, &pid, &e));
+        Assert.Equal("clone", e.StepText);
+        Assert.Equal(22, e.Err);
+    }
+
+    /// <summary>ABI 3: stdio fds are dup'ed onto 0-2 in order, so none may be 0-2 itself. The
+    /// library reading the slot proves the field sits where the C struct has it.</summary>
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(1, 1)]
+    [InlineData(2, 2)]
+    [InlineData(2, 0)]
+    public void Spawn_refuses_stdio_fds_0_to_2(int slot, int fd)
+    {
+        using var a = new NativeArena();
+        var plan = PlanThatCannotClone(a);
+        plan->StdioFds[slot] = fd;
+        int pid;
+        SpawnAbi.Error e;
+        Assert.Equal(-1, SpawnAbi.Spawn(plan, -1, &pid, &e));
+        Assert.Equal("check plan", e.StepText);
+        Assert.Equal("stdio fds must be above 2", e.DetailText);
+        Assert.Equal(22, e.Err);
+    }
+
+    [Fact]
+    public void Abi_3_fields_sit_between_preserve_fds_and_the_console_size()
+    {
+        var t = typeof(SpawnAbi.Plan);
+        int preserve = (int)Marshal.OffsetOf(t, nameof(SpawnAbi.Plan.PreserveFds));
+        Assert.Equal(preserve + 4, (int)Marshal.OffsetOf(t, nameof(SpawnAbi.Plan.StdioFds)));
+        Assert.Equal(preserve + 16, (int)Marshal.OffsetOf(t, nameof(SpawnAbi.Plan.ExecFd)));
+        Assert.Equal(preserve + 20, (int)Marshal.OffsetOf(t, nameof(SpawnAbi.Plan.ConsoleRows)));
+        Assert.Equal(3, SpawnAbi.Version);
+    }
+
     [Fact]
     public void Error_text_accessors_read_NUL_terminated_utf8()
     {

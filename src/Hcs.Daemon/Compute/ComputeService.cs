@@ -1,0 +1,614 @@
+using System.Text;
+using Hcs.Daemon.Store;
+using Hcs.Linux.Containers;
+using Hcs.Linux.Documents;
+using Hcs.Schema;
+using Hcs.Schema.Hcs;
+using Hcs.Schema.Monitor;
+using Hcs.Schema.Oci;
+using HcsDoc = Hcs.Schema.Hcs.ComputeSystem;
+
+namespace Hcs.Daemon.Compute;
+
+public sealed class DaemonOptions
+{
+    public string SocketPath { get; set; } = Environment.GetEnvironmentVariable("HCS_SOCKET") is { Length: > 0 } s ? s : "/run/hcs/hcs.sock";
+    public string? Group { get; set; }
+    public string RunDir { get; set; } = "/run/hcs";
+    public string StateDir { get; set; } = "/var/lib/hcs";
+    public string MonitorBinary { get; set; } = "";
+    public string PauseBinary { get; set; } = "";
+    public string SystemsDir => Path.Combine(RunDir, "systems");
+    public string EngineRoot => Path.Combine(RunDir, "engine");
+    public string LogsDir => Path.Combine(StateDir, "logs");
+}
+
+/// <summary>
+/// The compute systems: their state machine, the store, the events, and the backend of each
+/// system's isolation kind. Every state change of a system runs under that system's gate; the
+/// store is written before the change is reported, so a restarted daemon tells the same story.
+/// </summary>
+public sealed class ComputeService(DaemonOptions options, SystemStore store, EventHub events,
+                                   IReadOnlyDictionary<string, IIsolationBackend> backends, ILogger<ComputeService> log)
+{
+    private readonly Dictionary<string, SystemEntry> _systems = [];
+    private readonly Lock _gate = new();
+
+    public EventHub Events => events;
+
+    private IIsolationBackend Backend(SystemEntry s) => backends[s.Isolation];
+
+    public SystemEntry Find(string id)
+    {
+        lock (_gate)
+            return _systems.TryGetValue(id, out var s) ? s
+                : throw new HcsException(HcsError.SystemNotFound, $"compute system \"{id}\" does not exist");
+    }
+
+    public List<SystemEntry> All()
+    {
+        lock (_gate) return [.. _systems.Values];
+    }
+
+    // ---- create ------------------------------------------------------------------------
+
+    public async Task<SystemEntry> CreateAsync(CreateComputeSystemRequest request, CancellationToken ct)
+    {
+        var errors = new DocumentErrors();
+        var id = request.Id;
+        if (string.IsNullOrEmpty(id)) errors.Add("$.Id", "required");
+        else if (!IsValidId(id)) errors.Add("$.Id", "must be 1-128 characters of letters, digits, '_', '-' and '.', not starting with '.' or '-'");
+        if (request.Document is null) errors.Add("$.Document", "required");
+        errors.ThrowIfAny("request body");
+        var doc = request.Document!;
+        lock (_gate)
+            if (_systems.ContainsKey(id!)) throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{id}\" already exists", "$.Id");
+
+        var bundle = Path.Combine(options.SystemsDir, id!);
+        ContainerPlan plan;
+        try { plan = ContainerSpecBuilder.Plan(id!, doc, new ContainerLayout(bundle, Path.Combine(bundle, "rootfs"))); }
+        catch (DocumentException e) { throw HcsException.From(e); }
+        var spec = plan.Spec;
+        var rootfs = plan.Rootfs;
+        var isolation = doc.Container?.IsolationType is { Length: > 0 } kind ? kind : "Process";
+        if (!backends.TryGetValue(isolation, out var backend))
+            throw new HcsException(HcsError.ServiceNotAvailable, $"isolation \"{isolation}\" is not available on this host", "$.Document.Container.IsolationType");
+
+        var entry = new SystemEntry
+        {
+            Id = id!, Owner = doc.Owner, Document = doc, Spec = spec, Isolation = isolation, Bundle = bundle,
+            LogPath = Path.Combine(options.LogsDir, id + ".log"), Created = DateTime.UtcNow, State = SystemStates.Creating,
+        };
+        var docBytes = HcsWriter.ToUtf8(w => HcsWriter.Write(w, doc));
+        var specBytes = OciWriter.ToUtf8(spec);
+        // the intent first: a daemon killed from here on leaves a row its restart cleans up
+        if (!store.InsertIntent(new SystemRow(entry.Id, entry.Owner, SystemStates.Creating, docBytes, specBytes, entry.Created, 0,
+                                              null, null, bundle, entry.LogPath, isolation)))
+            throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{id}\" already exists", "$.Id");
+        lock (_gate)
+        {
+            if (!_systems.TryAdd(entry.Id, entry))
+            {
+                store.Delete(entry.Id);
+                throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{id}\" already exists", "$.Id");
+            }
+        }
+        try
+        {
+            Directory.CreateDirectory(bundle);
+            File.WriteAllBytes(Path.Combine(bundle, "config.json"), specBytes);
+            if (File.Exists(entry.LogPath)) File.Delete(entry.LogPath);
+            var stdio = new StdioRequest
+            {
+                Stdout = true, Stderr = true, LogPath = entry.LogPath,
+                Stdin = spec.Annotations?.GetValueOrDefault(StdinAnnotation) == "true",
+                Terminal = spec.Process?.Terminal ?? false,
+                Rows = (ushort)(spec.Process?.ConsoleSize?.Height ?? 0), Cols = (ushort)(spec.Process?.ConsoleSize?.Width ?? 0),
+            };
+            var pause = spec.Annotations?.GetValueOrDefault(ContainerSpecBuilder.InitAnnotation) == "pause" ? options.PauseBinary : null;
+            var overlay = rootfs is { IsOverlay: true }
+                ? new OverlayRequest { Options = rootfs.OverlayOptions(), Upper = rootfs.Upper, Work = rootfs.Work } : null;
+            entry.InitPid = await backend.CreateAsync(entry.Id, new CreatePlan(bundle, overlay, pause, stdio), ct);
+            entry.State = SystemStates.Created;
+            store.SetState(entry.Id, SystemStates.Created, entry.InitPid);
+        }
+        catch
+        {
+            try { await backend.DeleteAsync(entry.Id, bundle, force: true, CancellationToken.None); } catch (Exception) { }
+            RemoveBundle(bundle);
+            store.Delete(entry.Id);
+            lock (_gate) _systems.Remove(entry.Id);
+            throw;
+        }
+        events.Publish("SystemCreated", entry.Id);
+        return entry;
+    }
+
+    /// <summary>hcs extension annotation: give the init a stdin pipe (docker run -i).</summary>
+    public const string StdinAnnotation = "io.hcs.stdin";
+
+    public static bool IsValidId(string id) =>
+        id.Length is > 0 and <= 128 && id[0] is not ('.' or '-') &&
+        id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.');
+
+    private static void RemoveBundle(string bundle)
+    {
+        try { if (Directory.Exists(bundle)) Directory.Delete(bundle, recursive: true); }
+        catch (IOException) { /* a mount still there: reconciliation retries */ }
+    }
+
+    // ---- lifecycle ---------------------------------------------------------------------
+
+    private async Task<T> Locked<T>(SystemEntry s, Func<Task<T>> op, CancellationToken ct)
+    {
+        await s.Gate.WaitAsync(ct);
+        try { return await op(); }
+        finally { s.Gate.Release(); }
+    }
+
+    public Task StartAsync(string id, CancellationToken ct)
+    {
+        var s = Find(id);
+        return Locked(s, async () =>
+        {
+            if (s.State != SystemStates.Created)
+                throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" is {s.State}: only a Created system can start");
+            await Backend(s).StartAsync(id, ct);
+            if (s.State == SystemStates.Created) // the init may have exited already (reported meanwhile)
+            {
+                s.State = SystemStates.Running;
+                store.SetState(id, SystemStates.Running);
+            }
+            events.Publish("SystemStarted", id);
+            return true;
+        }, ct);
+    }
+
+    public Task PauseAsync(string id, CancellationToken ct) => Freeze(id, pause: true, ct);
+    public Task ResumeAsync(string id, CancellationToken ct) => Freeze(id, pause: false, ct);
+
+    private Task Freeze(string id, bool pause, CancellationToken ct)
+    {
+        var s = Find(id);
+        return Locked(s, () =>
+        {
+            var expected = pause ? SystemStates.Running : SystemStates.Paused;
+            if (s.State != expected)
+                throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" is {s.State}, not {expected}");
+            try
+            {
+                if (pause) Backend(s).Pause(id);
+                else Backend(s).Resume(id);
+            }
+            catch (RuntimeError e) { throw new HcsException(HcsError.InvalidState, e.Message); }
+            s.State = pause ? SystemStates.Paused : SystemStates.Running;
+            store.SetState(id, s.State);
+            events.Publish(pause ? "SystemPaused" : "SystemResumed", id);
+            return Task.FromResult(true);
+        }, ct);
+    }
+
+    /// <summary>SIGTERM to the init; SIGKILL to everything when it has not exited in time.</summary>
+    public async Task<SystemExitStatus> ShutdownAsync(string id, TimeSpan timeout, CancellationToken ct)
+    {
+        var s = Find(id);
+        await Locked(s, async () =>
+        {
+            ThrowIfNotRunning(s);
+            if (s.State == SystemStates.Paused) Backend(s).Resume(id); // a frozen init cannot handle SIGTERM
+            await Backend(s).SignalAsync(id, 0, 15, ct);
+            return true;
+        }, ct);
+        if (await Task.WhenAny(s.Exited.Task, Task.Delay(timeout, ct)) != s.Exited.Task)
+        {
+            s.Terminating = true;
+            try { await Backend(s).KillAllAsync(id, ct); }
+            catch (HcsException e) when (e.Error == HcsError.SystemAlreadyStopped) { }
+            await s.Exited.Task.WaitAsync(TimeSpan.FromSeconds(30), ct);
+        }
+        return s.ExitStatus();
+    }
+
+    public async Task<SystemExitStatus> TerminateAsync(string id, CancellationToken ct)
+    {
+        var s = Find(id);
+        await Locked(s, async () =>
+        {
+            ThrowIfNotRunning(s);
+            s.Terminating = true;
+            try { await Backend(s).KillAllAsync(id, ct); }
+            catch (HcsException e) when (e.Error == HcsError.SystemAlreadyStopped) { }
+            return true;
+        }, ct);
+        await s.Exited.Task.WaitAsync(TimeSpan.FromSeconds(30), ct);
+        return s.ExitStatus();
+    }
+
+    private static void ThrowIfNotRunning(SystemEntry s)
+    {
+        if (s.State == SystemStates.Stopped)
+            throw new HcsException(HcsError.SystemAlreadyStopped, $"compute system \"{s.Id}\" has already stopped");
+        if (s.State == SystemStates.Created)
+            throw new HcsException(HcsError.InvalidState, $"compute system \"{s.Id}\" has not been started");
+    }
+
+    public async Task<SystemExitStatus> WaitAsync(string id, TimeSpan? timeout, CancellationToken ct)
+    {
+        var s = Find(id);
+        try
+        {
+            if (timeout is { } t) await s.Exited.Task.WaitAsync(t, ct);
+            else await s.Exited.Task.WaitAsync(ct);
+        }
+        catch (TimeoutException)
+        {
+            throw new HcsException(HcsError.OperationTimeout, $"compute system \"{id}\" did not exit within {timeout?.TotalMilliseconds:0} ms");
+        }
+        return s.ExitStatus();
+    }
+
+    public Task DeleteAsync(string id, bool force, CancellationToken ct)
+    {
+        var s = Find(id);
+        return Locked(s, async () =>
+        {
+            if (!force && s.State is SystemStates.Running or SystemStates.Paused)
+                throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" is {s.State}: terminate it first or delete with force=true");
+            if (s.State is not SystemStates.Stopped) s.Terminating = true;
+            await Backend(s).DeleteAsync(id, s.Bundle, force: true, ct);
+            RemoveBundle(s.Bundle);
+            if (s.LogPath is not null) File.Delete(s.LogPath);
+            store.Delete(id);
+            lock (_gate) _systems.Remove(id);
+            if (!s.Exited.Task.IsCompleted)
+            {
+                s.State = SystemStates.Stopped;
+                s.ExitType ??= ExitTypes.Forced;
+                s.Exited.TrySetResult();
+            }
+            events.Publish("SystemDeleted", id);
+            return true;
+        }, ct);
+    }
+
+    // ---- exits (from the monitor) ------------------------------------------------------
+
+    public void OnInitExited(SystemEntry s, int exitCode, bool forced)
+    {
+        lock (s)
+        {
+            if (s.Exited.Task.IsCompleted) return;
+            s.State = SystemStates.Stopped;
+            s.ExitCode = exitCode;
+            s.ExitType = forced || s.Terminating ? ExitTypes.Forced : ExitTypes.Graceful;
+            store.SetExited(s.Id, exitCode, s.ExitType);
+            foreach (var p in s.Processes.Values)
+                if (!p.Exited) p.Done.TrySetResult(); // their exits follow; waiters recheck
+            s.Exited.TrySetResult();
+        }
+        events.Publish("SystemExited", s.Id, n => n.SystemExitStatus = s.ExitStatus());
+    }
+
+    public void OnProcessExited(SystemEntry s, int pid, int exitCode)
+    {
+        ProcessEntry? p;
+        lock (s)
+        {
+            if (!s.Processes.TryGetValue(pid, out p) || p.Exited) return;
+            p.Exited = true;
+            p.ExitCode = exitCode;
+        }
+        store.SetProcessExited(s.Id, pid, exitCode);
+        p.Done.TrySetResult();
+        events.Publish("ProcessExited", s.Id, n =>
+        {
+            n.ProcessId = (uint)pid;
+            n.ProcessStatus = p.Status();
+        });
+    }
+
+    public async Task OnMonitorEventAsync(MonitorEvent ev)
+    {
+        SystemEntry? s;
+        lock (_gate) _systems.TryGetValue(ev.Id, out s);
+        if (s is null) return;
+        if (ev.Init)
+        {
+            // processes exec'd into it die with it: their exits arrive as their own events
+            OnInitExited(s, ev.ExitCode, ev.Forced);
+            if (s.Processes.TryGetValue(ev.Pid, out _)) OnProcessExited(s, ev.Pid, ev.ExitCode);
+        }
+        else OnProcessExited(s, ev.Pid, ev.ExitCode);
+        await Task.CompletedTask;
+    }
+
+    // ---- processes ---------------------------------------------------------------------
+
+    public Task<ProcessEntry> CreateProcessAsync(string id, ProcessParameters parameters, CancellationToken ct)
+    {
+        var s = Find(id);
+        return Locked(s, async () =>
+        {
+            if (s.State != SystemStates.Running)
+                throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" is {s.State}: processes start in a Running system");
+            Process process;
+            try { process = ProcessSpecBuilder.Build(parameters, s.Spec, path => ReadContainerFile(s, path)); }
+            catch (DocumentException e) { throw HcsException.From(e); }
+            var stdio = new StdioRequest
+            {
+                Stdin = parameters.CreateStdInPipe, Stdout = parameters.CreateStdOutPipe, Stderr = parameters.CreateStdErrPipe,
+                Terminal = process.Terminal,
+            };
+            var (pid, terminal) = await Backend(s).ExecAsync(id, process, stdio, ct);
+            var p = new ProcessEntry { Pid = pid, Terminal = terminal, Created = DateTime.UtcNow };
+            lock (s) s.Processes.TryAdd(pid, p);
+            store.InsertProcess(new ProcessRow(id, pid, false, 0, terminal, p.Created));
+            events.Publish("ProcessCreated", id, n => n.ProcessId = (uint)pid);
+            return s.Processes[pid];
+        }, ct);
+    }
+
+    /// <summary>A file of the running container, read through its init's root.</summary>
+    private static string? ReadContainerFile(SystemEntry s, string path)
+    {
+        if (s.InitPid <= 0) return null;
+        try { return File.ReadAllText($"/proc/{s.InitPid}/root/{path.TrimStart('/')}"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    public ProcessEntry FindProcess(SystemEntry s, int pid)
+    {
+        lock (s)
+        {
+            if (pid == 0 || pid == s.InitPid)
+            {
+                if (!s.Processes.TryGetValue(s.InitPid, out var init))
+                {
+                    init = new ProcessEntry { Pid = s.InitPid, Exited = s.State == SystemStates.Stopped, ExitCode = s.ExitCode ?? 0, Created = s.Created };
+                    if (init.Exited) init.Done.TrySetResult();
+                    s.Processes[s.InitPid] = init;
+                }
+                return init;
+            }
+            return s.Processes.TryGetValue(pid, out var p) ? p
+                : throw new HcsException(HcsError.ProcessInfoNotAvailable, $"compute system \"{s.Id}\" has no process {pid}");
+        }
+    }
+
+    public async Task SignalProcessAsync(string id, int pid, int signal, CancellationToken ct)
+    {
+        var s = Find(id);
+        var p = FindProcess(s, pid);
+        if (p.Exited || s.State == SystemStates.Stopped)
+            throw new HcsException(HcsError.ProcessAlreadyStopped, $"process {p.Pid} has exited");
+        if (p.Pid == s.InitPid && signal == 9) s.Terminating = true;
+        await Backend(s).SignalAsync(id, p.Pid == s.InitPid ? 0 : p.Pid, signal, ct);
+    }
+
+    public async Task ModifyProcessAsync(string id, int pid, ProcessModifyRequest request, CancellationToken ct)
+    {
+        var s = Find(id);
+        var p = FindProcess(s, pid);
+        if (p.Exited) throw new HcsException(HcsError.ProcessAlreadyStopped, $"process {p.Pid} has exited");
+        int target = p.Pid == s.InitPid ? 0 : p.Pid;
+        if (request.ConsoleSize is { } size)
+        {
+            if (!p.Terminal) throw new HcsException(HcsError.InvalidState, $"process {p.Pid} has no console", "$.ConsoleSize");
+            await Backend(s).ResizeAsync(id, target, size.Height, size.Width, ct);
+        }
+        if (request.CloseHandle is { } close)
+        {
+            if (close.Handle != "StdIn")
+                throw new HcsException(HcsError.InvalidJson, "only \"StdIn\" can be closed", "$.CloseHandle.Handle");
+            await Backend(s).CloseStdinAsync(id, target, ct);
+        }
+    }
+
+    public async Task<ProcessStatus> WaitProcessAsync(string id, int pid, TimeSpan? timeout, CancellationToken ct)
+    {
+        var s = Find(id);
+        var p = FindProcess(s, pid);
+        var done = p.Pid == s.InitPid ? s.Exited.Task : p.Done.Task;
+        try
+        {
+            if (timeout is { } t) await done.WaitAsync(t, ct);
+            else await done.WaitAsync(ct);
+        }
+        catch (TimeoutException)
+        {
+            throw new HcsException(HcsError.OperationTimeout, $"process {p.Pid} did not exit within {timeout?.TotalMilliseconds:0} ms");
+        }
+        if (p.Pid == s.InitPid) return new ProcessStatus { ProcessId = (uint)p.Pid, Exited = true, ExitCode = (uint)(s.ExitCode ?? 0) };
+        return p.Status();
+    }
+
+    public ProcessStatus ProcessStatusOf(SystemEntry s, ProcessEntry p) =>
+        p.Pid == s.InitPid && s.State == SystemStates.Stopped
+            ? new ProcessStatus { ProcessId = (uint)p.Pid, Exited = true, ExitCode = (uint)(s.ExitCode ?? 0) }
+            : p.Status();
+
+    public Task<(Stream Stream, bool Terminal)> AttachAsync(SystemEntry s, ProcessEntry p, CancellationToken ct) =>
+        Backend(s).AttachAsync(s.Id, p.Pid == s.InitPid ? 0 : p.Pid, ct);
+
+    // ---- modify ------------------------------------------------------------------------
+
+    public Task ModifyAsync(string id, ModifySettingRequest request, CancellationToken ct)
+    {
+        var s = Find(id);
+        return Locked(s, () =>
+        {
+            if (s.State is SystemStates.Stopped)
+                throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" has stopped");
+            var change = SettingsModifier.Apply(s, request);
+            var backend = Backend(s);
+            try
+            {
+                switch (change)
+                {
+                    case SettingsModifier.ResourceChange r: backend.Update(id, r.Resources); break;
+                    case SettingsModifier.MountChange { Add: true } m:
+                        RequireRunning(s);
+                        backend.AddMount(id, s.InitPid, m.Directory.HostPath!, m.Directory.ContainerPath!, m.Directory.ReadOnly);
+                        break;
+                    case SettingsModifier.MountChange m:
+                        RequireRunning(s);
+                        backend.RemoveMount(id, s.InitPid, m.Directory.ContainerPath!);
+                        break;
+                }
+            }
+            catch (RuntimeError e) { throw new HcsException(HcsError.InvalidState, e.Message); }
+            change.Commit();
+            store.SetSpec(id, HcsWriter.ToUtf8(w => HcsWriter.Write(w, s.Document)), OciWriter.ToUtf8(s.Spec));
+            events.Publish("SystemModified", id);
+            return Task.FromResult(true);
+        }, ct);
+    }
+
+    private static void RequireRunning(SystemEntry s)
+    {
+        if (s.State is not (SystemStates.Running or SystemStates.Paused))
+            throw new HcsException(HcsError.InvalidState, $"compute system \"{s.Id}\" is {s.State}: mapped directories change while it runs");
+    }
+
+    // ---- properties --------------------------------------------------------------------
+
+    public Properties PropertiesOf(SystemEntry s, IReadOnlyCollection<string> query)
+    {
+        var p = new Properties
+        {
+            Id = s.Id, Owner = s.Owner, State = s.State, Stopped = s.State == SystemStates.Stopped, ExitType = s.ExitType,
+            IsolationType = s.Isolation, Created = s.Created, RuntimeId = s.Id,
+            InitProcessId = s.State is SystemStates.Stopped ? 0 : (uint)s.InitPid, ExitCode = s.ExitCode,
+        };
+        bool live = s.State is SystemStates.Running or SystemStates.Paused or SystemStates.Created;
+        if (query.Contains("Statistics")) p.Statistics = live ? PropertyQueries.Statistics(Backend(s).Stats(s.Id), s) : new Statistics { Timestamp = DateTime.UtcNow };
+        if (query.Contains("ProcessList")) p.ProcessList = live ? PropertyQueries.ProcessList(Backend(s).Pids(s.Id)) : [];
+        if (query.Contains("Memory")) p.Memory = live ? PropertyQueries.Memory(Backend(s).Stats(s.Id)) : new MemoryInformation();
+        return p;
+    }
+
+    public ComputeSystemSummary SummaryOf(SystemEntry s) => new()
+    {
+        Id = s.Id, Owner = s.Owner, State = s.State, IsolationType = s.Isolation, Created = s.Created,
+        InitProcessId = s.State is SystemStates.Stopped ? 0 : (uint)s.InitPid, ExitCode = s.ExitCode,
+    };
+
+    // ---- restart: make the store and the host agree ------------------------------------
+
+    /// <summary>
+    /// Called when hcsd starts and whenever the monitor subscription is (re)established: rows
+    /// left "Creating" by a killed daemon are undone; systems that exited while nobody listened
+    /// get their exit; systems the monitor no longer has stopped unexpectedly; what the host has
+    /// and the store does not is removed.
+    /// </summary>
+    public async Task ReconcileAsync(CancellationToken ct)
+    {
+        var rows = store.Systems();
+        var processRows = store.Processes();
+        var backend = backends["Process"];
+        var live = (await backend.ListAsync(ct)).ToDictionary(x => x.Id);
+        foreach (var row in rows)
+        {
+            if (row.State == SystemStates.Creating)
+            {
+                log.LogWarning("undoing the interrupted create of {Id}", row.Id);
+                try { await backend.DeleteAsync(row.Id, row.Bundle, force: true, ct); } catch (Exception e) { log.LogError("{Id}: {Message}", row.Id, e.Message); }
+                RemoveBundle(row.Bundle);
+                if (row.LogPath is not null) File.Delete(row.LogPath);
+                store.Delete(row.Id);
+                lock (_gate) _systems.Remove(row.Id);
+                continue;
+            }
+            SystemEntry entry;
+            bool known;
+            lock (_gate) known = _systems.TryGetValue(row.Id, out entry!);
+            if (!known)
+            {
+                entry = Restore(row);
+                foreach (var pr in processRows.Where(p => p.SystemId == row.Id))
+                {
+                    var pe = new ProcessEntry { Pid = pr.Pid, Terminal = pr.Terminal, Exited = pr.Exited, ExitCode = pr.ExitCode, Created = pr.Created };
+                    if (pe.Exited) pe.Done.TrySetResult();
+                    entry.Processes[pe.Pid] = pe;
+                }
+                lock (_gate) _systems[row.Id] = entry;
+            }
+            if (live.Remove(row.Id, out var state))
+            {
+                if (state.State == "running" && entry.State == SystemStates.Created)
+                {
+                    entry.State = SystemStates.Running; // started, but the daemon died before recording it
+                    store.SetState(entry.Id, SystemStates.Running);
+                }
+                foreach (var ps in state.Processes)
+                {
+                    if (ps.Pid == state.InitPid) continue;
+                    if (!entry.Processes.ContainsKey(ps.Pid))
+                    {
+                        // exec'd, but the daemon died before recording it: adopt it
+                        entry.Processes[ps.Pid] = new ProcessEntry { Pid = ps.Pid, Created = DateTime.UtcNow };
+                        store.InsertProcess(new ProcessRow(entry.Id, ps.Pid, false, 0, false, DateTime.UtcNow));
+                    }
+                    if (ps.Exited) OnProcessExited(entry, ps.Pid, ps.ExitCode);
+                }
+                if (state.State == "stopped" && state.ExitCode is { } code) OnInitExited(entry, code, state.Forced);
+            }
+            else if (entry.State != SystemStates.Stopped)
+            {
+                // the monitor does not have it: its processes are gone with no exit code to report
+                log.LogWarning("{Id}: lost (the monitor no longer has it): stopped unexpectedly", row.Id);
+                try { await backend.DeleteAsync(row.Id, row.Bundle, force: true, ct); } catch (Exception) { }
+                lock (entry)
+                {
+                    entry.State = SystemStates.Stopped;
+                    entry.ExitType = ExitTypes.Unexpected;
+                    entry.ExitCode ??= -1;
+                    store.SetExited(entry.Id, entry.ExitCode.Value, ExitTypes.Unexpected);
+                    foreach (var p in entry.Processes.Values.Where(p => !p.Exited))
+                    {
+                        p.Exited = true;
+                        p.ExitCode = -1;
+                        p.Done.TrySetResult();
+                    }
+                    entry.Exited.TrySetResult();
+                }
+                events.Publish("SystemExited", entry.Id, n => n.SystemExitStatus = entry.ExitStatus());
+            }
+        }
+        foreach (var orphan in live.Values)
+        {
+            bool ours;
+            lock (_gate) ours = _systems.ContainsKey(orphan.Id);
+            if (ours) continue; // created since the list was taken
+            log.LogWarning("{Id}: on the host but not in the store: removing it", orphan.Id);
+            try { await backend.DeleteAsync(orphan.Id, Path.Combine(options.SystemsDir, orphan.Id), force: true, ct); } catch (Exception) { }
+        }
+        if (Directory.Exists(options.SystemsDir))
+        {
+            foreach (var dir in Directory.GetDirectories(options.SystemsDir))
+            {
+                bool known;
+                lock (_gate) known = _systems.ContainsKey(Path.GetFileName(dir));
+                if (known) continue;
+                try { await backend.DeleteAsync(Path.GetFileName(dir), dir, force: true, ct); } catch (Exception) { }
+                RemoveBundle(dir);
+            }
+        }
+    }
+
+    private static SystemEntry Restore(SystemRow row)
+    {
+        var doc = HcsReader.ReadComputeSystem(row.Document, strict: false);
+        var spec = OciJson.ReadSpec(row.Spec, "stored spec");
+        var entry = new SystemEntry
+        {
+            Id = row.Id, Owner = row.Owner, Document = doc, Spec = spec, Isolation = row.Isolation, Bundle = row.Bundle,
+            LogPath = row.LogPath, Created = row.Created, State = row.State, InitPid = row.InitPid, ExitCode = row.ExitCode,
+            ExitType = row.ExitType,
+        };
+        if (row.State == SystemStates.Stopped) entry.Exited.TrySetResult();
+        return entry;
+    }
+
+    internal static string Utf8(byte[] b) => Encoding.UTF8.GetString(b);
+}

@@ -1,0 +1,198 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Sockets;
+using Hcs.Schema.Hcs;
+using Hcs.Schema.Monitor;
+
+namespace Hcs.Daemon.Monitor;
+
+/// <summary>
+/// hcsd's side of the monitor protocol (src/Hcs.Schema/Monitor): a small pool of request
+/// connections, one long-lived subscription for exits, and a fresh connection per attach.
+/// Starts the monitor when none answers.
+/// </summary>
+public sealed class MonitorClient(string runDir, string monitorBinary, ILogger log) : IAsyncDisposable
+{
+    private readonly string _socket = Path.Combine(runDir, "monitor.sock");
+    private readonly ConcurrentBag<NetworkStream> _idle = [];
+    private readonly SemaphoreSlim _starting = new(1, 1);
+
+    public async Task EnsureRunningAsync(CancellationToken ct = default)
+    {
+        if (await TryConnectAsync(ct) is { } s)
+        {
+            _idle.Add(s);
+            return;
+        }
+        await _starting.WaitAsync(ct);
+        try
+        {
+            if (await TryConnectAsync(ct) is { } again)
+            {
+                _idle.Add(again);
+                return;
+            }
+            if (!File.Exists(monitorBinary))
+                throw new HcsException(HcsError.ServiceNotAvailable, $"hcs-monitor not found at {monitorBinary} (--monitor PATH)");
+            log.LogInformation("starting {Monitor} --run-dir {RunDir}", monitorBinary, runDir);
+            Directory.CreateDirectory(runDir);
+            // setsid: the monitor leaves hcsd's session and process group, so stopping hcsd (a
+            // terminal's ^C, a service manager's kill of the group) does not stop the containers.
+            var psi = new ProcessStartInfo("/bin/sh")
+            {
+                ArgumentList = { "-c", "exec setsid \"$0\" --run-dir \"$1\" </dev/null >>\"$1/monitor.log\" 2>&1 &", monitorBinary, runDir },
+                UseShellExecute = false,
+            };
+            using (var p = Process.Start(psi)!) await p.WaitForExitAsync(ct);
+            var deadline = Stopwatch.StartNew();
+            while (deadline.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                if (await TryConnectAsync(ct) is { } started)
+                {
+                    _idle.Add(started);
+                    return;
+                }
+                await Task.Delay(5, ct);
+            }
+            throw new HcsException(HcsError.ServiceNotAvailable, $"hcs-monitor did not start (see {runDir}/monitor.log)");
+        }
+        finally
+        {
+            _starting.Release();
+        }
+    }
+
+    private async Task<NetworkStream?> TryConnectAsync(CancellationToken ct)
+    {
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await s.ConnectAsync(new UnixDomainSocketEndPoint(_socket), ct);
+            return new NetworkStream(s, ownsSocket: true);
+        }
+        catch (SocketException)
+        {
+            s.Dispose();
+            return null;
+        }
+    }
+
+    private async Task<NetworkStream> ConnectAsync(CancellationToken ct)
+    {
+        if (await TryConnectAsync(ct) is { } s) return s;
+        await EnsureRunningAsync(ct);
+        return await TryConnectAsync(ct) ?? throw new HcsException(HcsError.ServiceNotAvailable, "cannot reach hcs-monitor");
+    }
+
+    /// <summary>One request, one response. A failure the monitor reports becomes the
+    /// HcsException it names.</summary>
+    public async Task<MonitorResponse> CallAsync(MonitorRequest request, CancellationToken ct = default)
+    {
+        var payload = Frames.Json(request);
+        // An idle pooled connection may have died with an earlier monitor: one retry on a fresh
+        // connection, only when nothing could have been processed (the write failed or the
+        // connection closed before any answer arrived).
+        for (int attempt = 0; ; attempt++)
+        {
+            var conn = _idle.TryTake(out var pooled) ? pooled : await ConnectAsync(ct);
+            byte[]? answer;
+            try
+            {
+                await Frames.WriteAsync(conn, payload, ct);
+                answer = await Frames.ReadAsync(conn, ct);
+            }
+            catch (Exception e) when (e is IOException or SocketException && attempt == 0 && pooled is not null)
+            {
+                conn.Dispose();
+                continue;
+            }
+            catch
+            {
+                conn.Dispose();
+                throw;
+            }
+            if (answer is null)
+            {
+                conn.Dispose();
+                if (attempt == 0 && pooled is not null) continue;
+                throw new HcsException(HcsError.ConnectionClosed, "hcs-monitor closed the connection");
+            }
+            _idle.Add(conn);
+            var response = Frames.Response(answer) ?? throw new HcsException(HcsError.ProtocolError, "unreadable monitor response");
+            ThrowIfError(response);
+            return response;
+        }
+    }
+
+    public static void ThrowIfError(MonitorResponse r)
+    {
+        if (r.Error is null) return;
+        var error = HcsError.ByName(r.Error) ?? HcsError.Internal;
+        throw new HcsException(error, r.Message ?? r.Error, r.Errors is { Count: > 0 } ? r.Errors[0].Path : null,
+            r.Errors?.Select(e => new Schema.DocumentError(e.Path, e.Message)).ToList());
+    }
+
+    /// <summary>A connection streaming one process's stdio (frames as the public attach protocol).</summary>
+    public async Task<(NetworkStream Stream, MonitorResponse Info)> AttachAsync(string id, int pid, CancellationToken ct)
+    {
+        var conn = await ConnectAsync(ct);
+        try
+        {
+            await Frames.WriteAsync(conn, Frames.Json(new MonitorRequest { Op = MonitorOps.Attach, Id = id, Pid = pid }), ct);
+            var answer = await Frames.ReadAsync(conn, ct) ?? throw new HcsException(HcsError.ConnectionClosed, "hcs-monitor closed the attach");
+            var info = Frames.Response(answer)!;
+            ThrowIfError(info);
+            return (conn, info);
+        }
+        catch
+        {
+            conn.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Delivers every exit the monitor reports, reconnecting (and starting the monitor)
+    /// when the connection drops. onConnected runs after each (re)subscription, so the caller
+    /// can list what happened while nobody was listening.</summary>
+    public async Task SubscribeAsync(Func<MonitorEvent, Task> onEvent, Func<Task> onConnected, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            NetworkStream? conn = null;
+            try
+            {
+                conn = await ConnectAsync(ct);
+                await Frames.WriteAsync(conn, Frames.Json(new MonitorRequest { Op = MonitorOps.Subscribe }), ct);
+                var ok = await Frames.ReadAsync(conn, ct);
+                if (ok is null) continue;
+                await onConnected();
+                for (;;)
+                {
+                    var frame = await Frames.ReadAsync(conn, ct);
+                    if (frame is null) break;
+                    if (Frames.Event(frame) is { } ev) await onEvent(ev);
+                }
+                log.LogWarning("hcs-monitor subscription ended; reconnecting");
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                log.LogError("hcs-monitor subscription: {Message}", e.Message);
+                await Task.Delay(200, ct).ContinueWith(_ => { });
+            }
+            finally
+            {
+                conn?.Dispose();
+            }
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        while (_idle.TryTake(out var c)) c.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

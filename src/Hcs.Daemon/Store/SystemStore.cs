@@ -1,0 +1,128 @@
+using Microsoft.Data.Sqlite;
+
+namespace Hcs.Daemon.Store;
+
+/// <summary>A compute system as stored: enough to rebuild the daemon's view after a restart.</summary>
+public sealed record SystemRow(
+    string Id, string? Owner, string State, byte[] Document, byte[] Spec, DateTime Created, int InitPid,
+    int? ExitCode, string? ExitType, string Bundle, string? LogPath, string Isolation);
+
+public sealed record ProcessRow(string SystemId, int Pid, bool Exited, int ExitCode, bool Terminal, DateTime Created);
+
+/// <summary>
+/// The embedded store (SQLite, WAL): compute systems and their processes. A create first writes
+/// its row in state "Creating" (an intent): if the daemon dies before the monitor answered, the
+/// restart finds the intent and undoes whatever exists of that system.
+/// </summary>
+public sealed class SystemStore : IDisposable
+{
+    private readonly SqliteConnection _db;
+    private readonly Lock _gate = new();
+
+    public SystemStore(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        _db.Open();
+        Exec("""
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = NORMAL;
+            CREATE TABLE IF NOT EXISTS systems (
+                id TEXT PRIMARY KEY, owner TEXT, state TEXT NOT NULL, document BLOB NOT NULL, spec BLOB NOT NULL,
+                created TEXT NOT NULL, init_pid INTEGER NOT NULL DEFAULT 0, exit_code INTEGER, exit_type TEXT,
+                bundle TEXT NOT NULL, log_path TEXT, isolation TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS processes (
+                system_id TEXT NOT NULL REFERENCES systems(id) ON DELETE CASCADE, pid INTEGER NOT NULL,
+                exited INTEGER NOT NULL DEFAULT 0, exit_code INTEGER NOT NULL DEFAULT 0, terminal INTEGER NOT NULL DEFAULT 0,
+                created TEXT NOT NULL, PRIMARY KEY (system_id, pid));
+            PRAGMA foreign_keys = ON;
+            """);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    private void Exec(string sql, params (string, object?)[] args)
+    {
+        lock (_gate)
+        {
+            using var c = _db.CreateCommand();
+            c.CommandText = sql;
+            foreach (var (name, value) in args) c.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            c.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>False when the id is taken.</summary>
+    public bool InsertIntent(SystemRow r)
+    {
+        try
+        {
+            Exec("""
+                INSERT INTO systems (id, owner, state, document, spec, created, bundle, log_path, isolation)
+                VALUES ($id, $owner, $state, $doc, $spec, $created, $bundle, $log, $iso)
+                """,
+                ("$id", r.Id), ("$owner", r.Owner), ("$state", r.State), ("$doc", r.Document), ("$spec", r.Spec),
+                ("$created", r.Created.ToString("O")), ("$bundle", r.Bundle), ("$log", r.LogPath), ("$iso", r.Isolation));
+            return true;
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19 /* SQLITE_CONSTRAINT */)
+        {
+            return false;
+        }
+    }
+
+    public void SetState(string id, string state, int? initPid = null) =>
+        Exec("UPDATE systems SET state = $s, init_pid = COALESCE($pid, init_pid) WHERE id = $id",
+             ("$s", state), ("$pid", initPid), ("$id", id));
+
+    public void SetExited(string id, int exitCode, string exitType) =>
+        Exec("UPDATE systems SET state = 'Stopped', exit_code = $c, exit_type = $t WHERE id = $id",
+             ("$c", exitCode), ("$t", exitType), ("$id", id));
+
+    public void SetSpec(string id, byte[] document, byte[] spec) =>
+        Exec("UPDATE systems SET document = $d, spec = $s WHERE id = $id", ("$d", document), ("$s", spec), ("$id", id));
+
+    public void Delete(string id) => Exec("DELETE FROM systems WHERE id = $id", ("$id", id));
+
+    public void InsertProcess(ProcessRow p) =>
+        Exec("INSERT OR REPLACE INTO processes (system_id, pid, exited, exit_code, terminal, created) VALUES ($s, $p, $e, $c, $t, $cr)",
+             ("$s", p.SystemId), ("$p", p.Pid), ("$e", p.Exited ? 1 : 0), ("$c", p.ExitCode), ("$t", p.Terminal ? 1 : 0),
+             ("$cr", p.Created.ToString("O")));
+
+    public void SetProcessExited(string systemId, int pid, int exitCode) =>
+        Exec("UPDATE processes SET exited = 1, exit_code = $c WHERE system_id = $s AND pid = $p",
+             ("$c", exitCode), ("$s", systemId), ("$p", pid));
+
+    public List<SystemRow> Systems()
+    {
+        var result = new List<SystemRow>();
+        lock (_gate)
+        {
+            using var c = _db.CreateCommand();
+            c.CommandText = "SELECT id, owner, state, document, spec, created, init_pid, exit_code, exit_type, bundle, log_path, isolation FROM systems";
+            using var r = c.ExecuteReader();
+            while (r.Read())
+                result.Add(new SystemRow(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2),
+                    (byte[])r[3], (byte[])r[4], DateTime.Parse(r.GetString(5), null, System.Globalization.DateTimeStyles.RoundtripKind),
+                    r.GetInt32(6), r.IsDBNull(7) ? null : r.GetInt32(7), r.IsDBNull(8) ? null : r.GetString(8),
+                    r.GetString(9), r.IsDBNull(10) ? null : r.GetString(10), r.GetString(11)));
+        }
+        return result;
+    }
+
+    public List<ProcessRow> Processes()
+    {
+        var result = new List<ProcessRow>();
+        lock (_gate)
+        {
+            using var c = _db.CreateCommand();
+            c.CommandText = "SELECT system_id, pid, exited, exit_code, terminal, created FROM processes";
+            using var r = c.ExecuteReader();
+            while (r.Read())
+                result.Add(new ProcessRow(r.GetString(0), r.GetInt32(1), r.GetInt32(2) != 0, r.GetInt32(3), r.GetInt32(4) != 0,
+                    DateTime.Parse(r.GetString(5), null, System.Globalization.DateTimeStyles.RoundtripKind)));
+        }
+        return result;
+    }
+
+    public void Dispose() => _db.Dispose();
+}

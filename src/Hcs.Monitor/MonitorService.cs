@@ -1,0 +1,416 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using Hcs.Linux.Containers;
+using Hcs.Linux.Native;
+using Hcs.Schema;
+using Hcs.Schema.Hcs;
+using Hcs.Schema.Monitor;
+using Hcs.Schema.Oci;
+
+namespace Hcs.Monitor;
+
+/// <summary>A container the monitor started: its init and the processes exec'd into it.</summary>
+internal sealed class MonitoredSystem(string id, string bundle, string? overlayTarget)
+{
+    public string Id { get; } = id;
+    public string Bundle { get; } = bundle;
+    public string? OverlayTarget { get; } = overlayTarget;
+    public MonitoredProcess? Init { get; set; }
+    public Dictionary<int, MonitoredProcess> Processes { get; } = [];
+    public bool Started { get; set; }
+    public bool Forced { get; set; }
+    /// <summary>Operations on one system take turns (create/start/exec/delete).</summary>
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+}
+
+/// <summary>
+/// The monitor's requests: it creates containers with the engine (so their processes are its
+/// children), keeps their stdio, reports exits to subscribers, and forgets a container only when
+/// asked to delete it. Everything else (pause, stats, update) hcsd does with the engine itself.
+/// </summary>
+internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
+{
+    private readonly Dictionary<string, MonitoredSystem> _systems = [];
+    private readonly Lock _gate = new();
+    private readonly List<Attacher> _subscribers = [];
+
+    public async Task ServeAsync(Socket socket)
+    {
+        await using var stream = new NetworkStream(socket, ownsSocket: true);
+        try
+        {
+            for (;;)
+            {
+                var frame = await Frames.ReadAsync(stream);
+                if (frame is null) return;
+                MonitorRequest? request;
+                try { request = Frames.Request(frame); }
+                catch (Exception e) { request = null; Log.Error($"bad request: {e.Message}"); }
+                if (request is null)
+                {
+                    await Frames.WriteAsync(stream, Frames.Json(Fail(HcsError.ProtocolError, "unreadable request")));
+                    return;
+                }
+                if (request.Op == MonitorOps.Attach)
+                {
+                    await AttachAsync(request, stream);
+                    return;
+                }
+                if (request.Op == MonitorOps.Subscribe)
+                {
+                    await SubscribeAsync(stream);
+                    return;
+                }
+                var response = Handle(request);
+                await Frames.WriteAsync(stream, Frames.Json(response));
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            // the client went away
+        }
+    }
+
+    private MonitorResponse Handle(MonitorRequest r)
+    {
+        try
+        {
+            return r.Op switch
+            {
+                MonitorOps.Ping => new MonitorResponse(),
+                MonitorOps.Create => Create(r),
+                MonitorOps.Start => WithSystem(r, Start),
+                MonitorOps.Exec => WithSystem(r, Exec),
+                MonitorOps.Signal => Signal(r),
+                MonitorOps.KillAll => WithSystem(r, KillAll),
+                MonitorOps.Delete => Delete(r),
+                MonitorOps.List => List(),
+                MonitorOps.Resize => WithProcess(r, p => p.Resize(r.Rows, r.Cols)),
+                MonitorOps.CloseStdin => WithProcess(r, p => p.CloseStdin()),
+                _ => Fail(HcsError.ProtocolError, $"unknown op \"{r.Op}\""),
+            };
+        }
+        catch (Exception e)
+        {
+            return FromException(e);
+        }
+    }
+
+    internal static MonitorResponse FromException(Exception e) => e switch
+    {
+        HcsException h => new MonitorResponse
+        {
+            Error = h.Error.Name, Message = h.Detail,
+            Errors = h.Errors?.Select(x => new MonitorError { Path = x.Path, Message = x.Message }).ToList(),
+        },
+        DocumentException d => new MonitorResponse
+        {
+            Error = HcsError.InvalidJson.Name, Message = d.Message,
+            Errors = d.Errors.Select(x => new MonitorError { Path = x.Path, Message = x.Message }).ToList(),
+        },
+        RuntimeError { Kind: RuntimeErrorKind.NotFound } => Fail(HcsError.SystemNotFound, e.Message),
+        RuntimeError { Kind: RuntimeErrorKind.Exists } => Fail(HcsError.SystemAlreadyExists, e.Message),
+        RuntimeError { Kind: RuntimeErrorKind.InvalidState } => Fail(HcsError.InvalidState, e.Message),
+        SpawnException => Fail(HcsError.ProcessStartFailed, e.Message),
+        _ => Fail(HcsError.Internal, e.Message),
+    };
+
+    private static MonitorResponse Fail(HcsError error, string message) => new() { Error = error.Name, Message = message };
+
+    private MonitoredSystem Find(string? id)
+    {
+        lock (_gate)
+            return id is not null && _systems.TryGetValue(id, out var s) ? s
+                : throw new HcsException(HcsError.SystemNotFound, $"the monitor has no compute system \"{id}\"");
+    }
+
+    private MonitorResponse WithSystem(MonitorRequest r, Func<MonitoredSystem, MonitorRequest, MonitorResponse> op)
+    {
+        var system = Find(r.Id);
+        system.Gate.Wait();
+        try { return op(system, r); }
+        finally { system.Gate.Release(); }
+    }
+
+    private MonitoredProcess FindProcess(MonitorRequest r)
+    {
+        var system = Find(r.Id);
+        lock (_gate)
+        {
+            if (r.Pid == 0 && system.Init is { } init) return init;
+            return system.Processes.TryGetValue(r.Pid, out var p) ? p
+                : throw new HcsException(HcsError.ProcessInfoNotAvailable, $"compute system \"{r.Id}\" has no process {r.Pid}");
+        }
+    }
+
+    private MonitorResponse WithProcess(MonitorRequest r, Action<MonitoredProcess> op)
+    {
+        op(FindProcess(r));
+        return new MonitorResponse();
+    }
+
+    // ---- create / start / exec ----------------------------------------------------------
+
+    private MonitorResponse Create(MonitorRequest r)
+    {
+        if (r.Id is null || r.Bundle is null) return Fail(HcsError.ProtocolError, "create needs Id and Bundle");
+        var spec = ContainerEngine.LoadSpec(r.Bundle, out var bytes);
+        var root = Path.GetFullPath(Path.Combine(r.Bundle, spec.Root?.Path ?? "rootfs"));
+        var system = new MonitoredSystem(r.Id, r.Bundle, r.Overlay is null ? null : root);
+        lock (_gate)
+        {
+            if (!_systems.TryAdd(r.Id, system))
+                throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{r.Id}\" already exists");
+        }
+        bool mounted = false;
+        var stdio = new StdioSet(r.Stdio);
+        try
+        {
+            system.Gate.Wait();
+            if (r.Overlay is { } o)
+            {
+                MountOverlay(o, root);
+                mounted = true;
+            }
+            var created = engine.Create(r.Id, r.Bundle, new CreateOptions
+            {
+                Loaded = (spec, bytes),
+                StdioFds = stdio.ChildFds,
+                ConsoleFd = stdio.ConsoleChild,
+                InitExecPath = r.InitExecPath,
+            });
+            stdio.AfterSpawn();
+            var init = new MonitoredProcess(loop, r.Id, created.Record.Pid, isInit: true, stdio.Terminal, stdio.StdinWrite,
+                                            stdio.Outputs, r.Stdio?.LogPath, OnExit);
+            stdio.Release();
+            lock (_gate)
+            {
+                system.Init = init;
+                system.Processes[init.Pid] = init;
+            }
+            return new MonitorResponse { Pid = init.Pid, Terminal = init.Terminal };
+        }
+        catch
+        {
+            stdio.Dispose();
+            try { engine.Delete(r.Id, force: true); } catch (Exception) { /* never created */ }
+            if (mounted) Libc.Umount2(root, 2 /* MNT_DETACH */);
+            lock (_gate) _systems.Remove(r.Id);
+            throw;
+        }
+        finally
+        {
+            stdio.Dispose();
+            system.Gate.Release();
+        }
+    }
+
+    private static void MountOverlay(OverlayRequest o, string target)
+    {
+        if (o.Upper is not null) Directory.CreateDirectory(o.Upper);
+        if (o.Work is not null) Directory.CreateDirectory(o.Work);
+        Directory.CreateDirectory(target);
+        if (Sys.Mount("overlay", target, "overlay", 0, o.Options) < 0)
+            throw new RuntimeError($"mount overlay at {target}: errno {Libc.Errno} ({o.Options})");
+    }
+
+    private MonitorResponse Start(MonitoredSystem system, MonitorRequest r)
+    {
+        if (system.Init is not { } init) throw new HcsException(HcsError.InvalidState, "the compute system has no init");
+        if (system.Started) throw new HcsException(HcsError.InvalidState, $"compute system \"{system.Id}\" is already started");
+        if (init.Exited) throw new HcsException(HcsError.InvalidState, $"the init of \"{system.Id}\" exited before start");
+        engine.Start(system.Id);
+        system.Started = true;
+        return new MonitorResponse { Pid = init.Pid };
+    }
+
+    private MonitorResponse Exec(MonitoredSystem system, MonitorRequest r)
+    {
+        if (r.ProcessJson is null) return Fail(HcsError.ProtocolError, "exec needs ProcessJson");
+        if (!system.Started || system.Init is null || system.Init.Exited)
+            throw new HcsException(HcsError.InvalidState, $"compute system \"{system.Id}\" is not running");
+        var process = OciJson.ReadProcess(System.Text.Encoding.UTF8.GetBytes(r.ProcessJson), "process");
+        var stdio = new StdioSet(r.Stdio);
+        try
+        {
+            var exec = engine.Exec(system.Id, process, new ExecOptions { StdioFds = stdio.ChildFds, ConsoleFd = stdio.ConsoleChild });
+            stdio.AfterSpawn();
+            try { exec.WaitStarted(); }
+            catch
+            {
+                stdio.Dispose();
+                throw;
+            }
+            var p = new MonitoredProcess(loop, system.Id, exec.Pid, isInit: false, stdio.Terminal, stdio.StdinWrite,
+                                         stdio.Outputs, null, OnExit);
+            stdio.Release();
+            lock (_gate) system.Processes[p.Pid] = p;
+            return new MonitorResponse { Pid = p.Pid, Terminal = p.Terminal };
+        }
+        finally
+        {
+            stdio.Dispose();
+        }
+    }
+
+    // ---- signals, delete, list ----------------------------------------------------------
+
+    private MonitorResponse Signal(MonitorRequest r)
+    {
+        var p = FindProcess(r);
+        if (p.Exited) throw new HcsException(HcsError.ProcessAlreadyStopped, $"process {p.Pid} has exited");
+        if (p.IsInit && r.Signal == 9) Find(r.Id).Forced = true;
+        if (p.SendSignal(r.Signal) < 0 && !p.Exited)
+            throw new HcsException(HcsError.ProcessAlreadyStopped, $"signal {r.Signal} to process {p.Pid}: errno {Libc.Errno}");
+        return new MonitorResponse();
+    }
+
+    private MonitorResponse KillAll(MonitoredSystem system, MonitorRequest r)
+    {
+        if (system.Init is null || system.Init.Exited)
+            throw new HcsException(HcsError.SystemAlreadyStopped, $"compute system \"{system.Id}\" has stopped");
+        system.Forced = true;
+        engine.Kill(system.Id, 9, all: true);
+        system.Init.SendSignal(9);
+        return new MonitorResponse();
+    }
+
+    private MonitorResponse Delete(MonitorRequest r)
+    {
+        MonitoredSystem? system;
+        lock (_gate) _systems.TryGetValue(r.Id ?? "", out system);
+        if (system is null)
+        {
+            // not ours (an orphan of an earlier monitor, or a create hcsd never finished): clear it
+            try { engine.Delete(r.Id!, force: true); } catch (RuntimeError) { }
+            if (r.Bundle is not null) Libc.Umount2(Path.Combine(r.Bundle, "rootfs"), 2);
+            return new MonitorResponse();
+        }
+        system.Gate.Wait();
+        try
+        {
+            if (!r.Force && system.Started && system.Init is { Exited: false })
+                throw new HcsException(HcsError.InvalidState, $"compute system \"{system.Id}\" is running: terminate it first or delete with force");
+            if (system.Init is { Exited: false }) system.Forced = true;
+            try { engine.Delete(system.Id, force: true); }
+            catch (RuntimeError e) when (e.Kind == RuntimeErrorKind.NotFound) { }
+            if (system.OverlayTarget is { } target && Libc.Umount2(target, 2) < 0 && Libc.Errno is not (Libc.EINVAL or Libc.ENOENT))
+                throw new RuntimeError($"unmount {target}: errno {Libc.Errno}");
+            List<MonitoredProcess> processes;
+            lock (_gate)
+            {
+                _systems.Remove(system.Id);
+                processes = [.. system.Processes.Values];
+            }
+            foreach (var p in processes) p.Close();
+            return new MonitorResponse();
+        }
+        finally
+        {
+            system.Gate.Release();
+        }
+    }
+
+    private MonitorResponse List()
+    {
+        var result = new List<SystemState>();
+        lock (_gate)
+        {
+            foreach (var s in _systems.Values)
+            {
+                if (s.Init is not { } init) continue; // still being created
+                result.Add(new SystemState
+                {
+                    Id = s.Id,
+                    InitPid = init.Pid,
+                    State = init.Exited ? "stopped" : s.Started ? "running" : "created",
+                    ExitCode = init.Exited ? init.ExitCode : null,
+                    ExitTime = init.ExitTime,
+                    Forced = s.Forced,
+                    Processes = [.. s.Processes.Values.Select(p => p.State())],
+                });
+            }
+        }
+        return new MonitorResponse { Systems = result };
+    }
+
+    // ---- streams: attach and events -----------------------------------------------------
+
+    private async Task AttachAsync(MonitorRequest r, NetworkStream stream)
+    {
+        MonitoredProcess p;
+        try { p = FindProcess(r); }
+        catch (Exception e)
+        {
+            await Frames.WriteAsync(stream, Frames.Json(FromException(e)));
+            return;
+        }
+        await Frames.WriteAsync(stream, Frames.Json(new MonitorResponse { Pid = p.Pid, Terminal = p.Terminal }));
+        var sent = p.Attach(stream);
+        var input = Task.Run(async () =>
+        {
+            try
+            {
+                for (;;)
+                {
+                    var frame = await Frames.ReadAsync(stream);
+                    if (frame is null || frame.Length == 0) return;
+                    switch (frame[0])
+                    {
+                        case AttachStream.Stdin: p.WriteStdin(frame.AsSpan(1)); break;
+                        case AttachStream.CloseStdin: p.CloseStdin(); break;
+                        case AttachStream.Resize when frame.Length >= 5 && p.Terminal:
+                            p.Resize(BinaryPrimitives.ReadUInt16LittleEndian(frame.AsSpan(1)),
+                                     BinaryPrimitives.ReadUInt16LittleEndian(frame.AsSpan(3)));
+                            break;
+                    }
+                }
+            }
+            catch (Exception) { /* client gone */ }
+        });
+        await Task.WhenAny(sent, input);
+        p.Detach(sent);
+        if (sent.IsCompleted) socketShutdown(stream);
+        await Task.WhenAny(input, Task.Delay(100));
+
+        static void socketShutdown(NetworkStream s)
+        {
+            try { s.Socket.Shutdown(SocketShutdown.Send); } catch (Exception) { }
+        }
+    }
+
+    private async Task SubscribeAsync(NetworkStream stream)
+    {
+        await Frames.WriteAsync(stream, Frames.Json(new MonitorResponse()));
+        var subscriber = new Attacher(stream, _ => { });
+        lock (_gate) _subscribers.Add(subscriber);
+        try
+        {
+            // the subscriber sends nothing: a read returning means it went away
+            var buf = new byte[1];
+            while (await stream.ReadAsync(buf) > 0) { }
+        }
+        catch (Exception) { }
+        finally
+        {
+            lock (_gate) _subscribers.Remove(subscriber);
+            subscriber.Abandon();
+        }
+    }
+
+    private void OnExit(MonitoredProcess p)
+    {
+        bool forced = false;
+        lock (_gate)
+            if (_systems.TryGetValue(p.SystemId, out var s)) forced = s.Forced;
+        var ev = Frames.Json(new MonitorEvent
+        {
+            Id = p.SystemId, Pid = p.Pid, Init = p.IsInit, ExitCode = p.ExitCode, Forced = p.IsInit && forced, Time = p.ExitTime ?? DateTime.UtcNow,
+        });
+        lock (_gate)
+        {
+            _subscribers.RemoveAll(x => x.Dead);
+            foreach (var s in _subscribers) s.Send(ev);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System.Runtime.InteropServices;
+
+namespace Hcs.Monitor;
+
+/// <summary>The few system calls the monitor needs that the engine's Libc does not have:
+/// epoll (one thread watches every pipe and pidfd; .NET has no async reads for pipes or
+/// pidfds), waitid on a pidfd, mount for overlay roots.</summary>
+internal static unsafe partial class Sys
+{
+    public const uint EPOLLIN = 0x001, EPOLLERR = 0x008, EPOLLHUP = 0x010;
+    public const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
+    public const int EPOLL_CLOEXEC = 0x80000;
+    public const int P_PIDFD = 3, WEXITED = 4, WNOHANG = 1;
+    public const int CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3;
+    public const int F_SETFL = 4, F_GETFL = 3;
+    public const nuint TIOCSWINSZ = 0x5414;
+    public const int EIO = 5;
+
+    /// <summary>struct epoll_event is packed on x86_64 (12 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential, Pack = 1)]
+    public struct EpollEvent
+    {
+        public uint Events;
+        public ulong Data;
+    }
+
+    [LibraryImport("libc", EntryPoint = "epoll_create1", SetLastError = true)]
+    public static partial int EpollCreate1(int flags);
+
+    [LibraryImport("libc", EntryPoint = "epoll_ctl", SetLastError = true)]
+    public static partial int EpollCtl(int epfd, int op, int fd, EpollEvent* ev);
+
+    [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
+    public static partial int EpollWait(int epfd, EpollEvent* events, int max, int timeoutMs);
+
+    [LibraryImport("libc", EntryPoint = "waitid", SetLastError = true)]
+    public static partial int WaitId(int idType, int id, byte* info, int options);
+
+    [LibraryImport("libc", EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Mount(string source, string target, string fsType, nuint flags, string? data);
+
+    /// <summary>Reaps an exited child through its pidfd. Returns false if it has not exited;
+    /// the code is the exit status, or 128 + signal when it was killed (as a shell reports it).</summary>
+    public static bool TryReap(int pidfd, out int code, out bool signaled)
+    {
+        byte* info = stackalloc byte[128];
+        new Span<byte>(info, 128).Clear();
+        code = 0;
+        signaled = false;
+        int r;
+        do r = WaitId(P_PIDFD, pidfd, info, WEXITED | WNOHANG);
+        while (r < 0 && Marshal.GetLastPInvokeError() == 4 /* EINTR */);
+        if (r < 0) return false;
+        int pid = *(int*)(info + 16);
+        if (pid == 0) return false; // WNOHANG: not exited yet
+        int siCode = *(int*)(info + 8), status = *(int*)(info + 24);
+        signaled = siCode is CLD_KILLED or CLD_DUMPED;
+        code = signaled ? 128 + status : status;
+        return true;
+    }
+}
