@@ -63,6 +63,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
                 }
                 var response = Handle(request);
                 await Frames.WriteAsync(stream, Frames.Json(response));
+                MemoryKeeper.AfterRequest();
             }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
@@ -77,7 +78,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
         {
             return r.Op switch
             {
-                MonitorOps.Ping => new MonitorResponse(),
+                MonitorOps.Ping => Ping(),
                 MonitorOps.Create => Create(r),
                 MonitorOps.Start => WithSystem(r, Start),
                 MonitorOps.Exec => WithSystem(r, Exec),
@@ -94,6 +95,17 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
         {
             return FromException(e);
         }
+    }
+
+    /// <summary>Answers, and logs the monitor's memory (what `hcs-monitor` costs is measured).</summary>
+    private MonitorResponse Ping()
+    {
+        var gc = GC.GetGCMemoryInfo();
+        int systems;
+        lock (_gate) systems = _systems.Count;
+        Log.Info($"ping: {systems} systems, GC heap {gc.HeapSizeBytes / 1024} KiB, committed {gc.TotalCommittedBytes / 1024} KiB, " +
+                 $"collections {GC.CollectionCount(0)}/{GC.CollectionCount(1)}/{GC.CollectionCount(2)}, allocated {GC.GetTotalAllocatedBytes() / 1024} KiB");
+        return new MonitorResponse();
     }
 
     internal static MonitorResponse FromException(Exception e) => e switch

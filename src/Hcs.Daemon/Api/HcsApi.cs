@@ -341,6 +341,8 @@ public static class HcsApi
         if (ctx.Response.HasStarted) return;
         ctx.Response.StatusCode = status ?? error.HttpStatus;
         ctx.Response.ContentType = "application/json";
+        // also as a header: a refused WebSocket upgrade shows clients the status and headers only
+        ctx.Response.Headers["Hcs-Error"] = error.Name;
         var body = HcsWriter.ToUtf8(w => HcsWriter.Write(w, new ErrorResponse
         {
             Error = error.Name, Message = message, Path = path, Errors = errors is null ? null : [.. errors],

@@ -2,6 +2,7 @@ using System.Text;
 using Hcs.Daemon.Store;
 using Hcs.Linux.Containers;
 using Hcs.Linux.Documents;
+using Hcs.Linux;
 using Hcs.Schema;
 using Hcs.Schema.Hcs;
 using Hcs.Schema.Monitor;
@@ -64,6 +65,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         lock (_gate)
             if (_systems.ContainsKey(id!)) throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{id}\" already exists", "$.Id");
 
+        PerfTrace.Mark("hcsd create: begin");
         var bundle = Path.Combine(options.SystemsDir, id!);
         ContainerPlan plan;
         try { plan = ContainerSpecBuilder.Plan(id!, doc, new ContainerLayout(bundle, Path.Combine(bundle, "rootfs"))); }
@@ -74,6 +76,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         if (!backends.TryGetValue(isolation, out var backend))
             throw new HcsException(HcsError.ServiceNotAvailable, $"isolation \"{isolation}\" is not available on this host", "$.Document.Container.IsolationType");
 
+        PerfTrace.Mark("hcsd create: planned");
         var entry = new SystemEntry
         {
             Id = id!, Owner = doc.Owner, Document = doc, Spec = spec, Isolation = isolation, Bundle = bundle,
@@ -85,6 +88,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         if (!store.InsertIntent(new SystemRow(entry.Id, entry.Owner, SystemStates.Creating, docBytes, specBytes, entry.Created, 0,
                                               null, null, bundle, entry.LogPath, isolation)))
             throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{id}\" already exists", "$.Id");
+        PerfTrace.Mark("hcsd create: intent stored");
         lock (_gate)
         {
             if (!_systems.TryAdd(entry.Id, entry))
@@ -108,9 +112,12 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             var pause = spec.Annotations?.GetValueOrDefault(ContainerSpecBuilder.InitAnnotation) == "pause" ? options.PauseBinary : null;
             var overlay = rootfs is { IsOverlay: true }
                 ? new OverlayRequest { Options = rootfs.OverlayOptions(), Upper = rootfs.Upper, Work = rootfs.Work } : null;
+            PerfTrace.Mark("hcsd create: bundle written");
             entry.InitPid = await backend.CreateAsync(entry.Id, new CreatePlan(bundle, overlay, pause, stdio), ct);
+            PerfTrace.Mark("hcsd create: monitor answered");
             entry.State = SystemStates.Created;
             store.SetState(entry.Id, SystemStates.Created, entry.InitPid);
+            PerfTrace.Mark("hcsd create: stored");
         }
         catch
         {
@@ -255,10 +262,13 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             if (!force && s.State is SystemStates.Running or SystemStates.Paused)
                 throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" is {s.State}: terminate it first or delete with force=true");
             if (s.State is not SystemStates.Stopped) s.Terminating = true;
+            PerfTrace.Mark("hcsd delete: begin");
             await Backend(s).DeleteAsync(id, s.Bundle, force: true, ct);
+            PerfTrace.Mark("hcsd delete: monitor answered");
             RemoveBundle(s.Bundle);
             if (s.LogPath is not null) File.Delete(s.LogPath);
             store.Delete(id);
+            PerfTrace.Mark("hcsd delete: done");
             lock (_gate) _systems.Remove(id);
             if (!s.Exited.Task.IsCompleted)
             {

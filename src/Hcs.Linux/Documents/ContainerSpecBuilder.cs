@@ -86,7 +86,7 @@ public static class ContainerSpecBuilder
         Networking(c.Networking, spec, errors);
         spec.Linux.CgroupsPath = "/hcs/" + id;
 
-        if (fromOci) ValidateOci(spec, errors);
+        if (fromOci) ValidateOci(spec, errors, compileSeccomp: c.OciSpecification!.Linux?.Seccomp is not null);
         errors.ThrowIfAny(Source);
         return new ContainerPlan(spec, rootfs);
     }
@@ -326,11 +326,13 @@ public static class ContainerSpecBuilder
 
     /// <summary>The merged spec is checked as the engine will check it, and each problem is
     /// reported where the document says it: under OciSpecification.</summary>
-    private static void ValidateOci(OciSpec spec, DocumentErrors errors)
+    /// <param name="compileSeccomp">the document brought its own profile (the default one is
+    /// known to compile; compiling costs milliseconds on every create)</param>
+    private static void ValidateOci(OciSpec spec, DocumentErrors errors, bool compileSeccomp)
     {
         var found = new DocumentErrors();
         SpecValidator.Validate(spec, found);
-        if (spec.Linux?.Seccomp is { } seccomp)
+        if (compileSeccomp && spec.Linux?.Seccomp is { } seccomp)
         {
             try
             {
@@ -359,6 +361,7 @@ public static class ContainerSpecBuilder
     public static OciSpec OverDefaults(OciSpec given, string id)
     {
         var d = DefaultSpec.Create(id);
+        if (string.IsNullOrEmpty(given.OciVersion)) given.OciVersion = d.OciVersion;
         given.Hostname ??= d.Hostname;
         given.Mounts ??= d.Mounts;
         if (given.Process is { } p)

@@ -48,13 +48,22 @@ public sealed record HcsError(string Name, uint HResult, int HttpStatus)
 
 /// <summary>A failure to report as an HCS error: the name, a message, and the JSON path(s) of the
 /// input at fault when there is one.</summary>
-public sealed class HcsException(HcsError error, string message, string? path = null, IReadOnlyList<DocumentError>? errors = null)
-    : Exception(path is null ? message : $"{path}: {message}")
+public sealed class HcsException : Exception
 {
-    public HcsError Error { get; } = error;
-    public string Detail { get; } = message;
-    public string? Path { get; } = path;
-    public IReadOnlyList<DocumentError>? Errors { get; } = errors;
+    public HcsException(HcsError error, string message, string? path = null, IReadOnlyList<DocumentError>? errors = null)
+        : base(path is null ? message : $"{path}: {message}")
+    {
+        Error = error;
+        Detail = message;
+        Path = path;
+        Errors = errors;
+        HResult = unchecked((int)error.HResult);
+    }
+
+    public HcsError Error { get; }
+    public string Detail { get; }
+    public string? Path { get; }
+    public IReadOnlyList<DocumentError>? Errors { get; }
 
     public static HcsException From(DocumentException e) =>
         new(HcsError.InvalidJson, e.Errors.Count == 1 ? e.Errors[0].Message : $"{e.Errors.Count} errors in the document",

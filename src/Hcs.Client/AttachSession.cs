@@ -1,0 +1,309 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Net.WebSockets;
+using Hcs.Schema.Hcs;
+
+namespace Hcs.Client;
+
+/// <summary>Which of a process's stdio streams a client wants.</summary>
+internal readonly record struct StdioSelection(bool Input, bool Output, bool Error)
+{
+    public static readonly StdioSelection All = new(true, true, true);
+    public bool Any => Input || Output || Error;
+}
+
+/// <summary>
+/// One WebSocket attached to a process's stdio (docs/design/0003-hcsd-api.md, "Attach").
+/// <code>
+///   client                                   hcsd
+///     | -- GET .../attach (Upgrade) ----------> |
+///     | &lt;-- [1|stdout bytes] / [2|stderr bytes] -- |   (output kept from before the attach first)
+///     | -- [0|stdin bytes] --------------------> |
+///     | -- [4] (close stdin) ------------------> |
+///     | &lt;-- [3|int32 LE exit code], close ------- |
+/// </code>
+/// One receive loop feeds the output streams through bounded pipes: when a reader falls behind,
+/// the loop stops reading the socket and hcsd's buffers fill, so a slow reader slows the process
+/// instead of growing memory. Both outputs share the connection: a stream that is never read
+/// stalls the other once its pipe is full (as with any redirected process; dispose a stream you
+/// do not want and its data is dropped). Sends are serialized by a lock, in call order.
+/// </summary>
+internal sealed class AttachSession : IAsyncDisposable
+{
+    private const byte StdIn = 0, StdOut = 1, StdErr = 2, Exit = 3, CloseStdIn = 4;
+    private const int ChunkSize = 64 * 1024;
+
+    // Back-pressure: the loop waits when a reader is this far behind, and goes on at half of it.
+    private static readonly PipeOptions Bounded = new(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024,
+                                                      useSynchronizationContext: false);
+
+    private readonly HcsConnection _connection;
+    private readonly ClientWebSocket _ws;
+    private readonly Pipe? _stdout, _stderr;
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Action<int> _onExit;
+    private readonly Task _receiving;
+    private int _inputClosed, _disposed;
+
+    public Stream? Input { get; }
+    public Stream? Output { get; }
+    public Stream? Error { get; }
+
+    private AttachSession(HcsConnection connection, ClientWebSocket ws, StdioSelection stdio, Action<int> onExit)
+    {
+        _connection = connection;
+        _ws = ws;
+        _onExit = onExit;
+        if (stdio.Output) { _stdout = new Pipe(Bounded); Output = _stdout.Reader.AsStream(); }
+        if (stdio.Error) { _stderr = new Pipe(Bounded); Error = _stderr.Reader.AsStream(); }
+        if (stdio.Input) Input = new InputStream(this);
+        _receiving = Task.Run(ReceiveLoopAsync);
+    }
+
+    public static async Task<AttachSession> ConnectAsync(HcsConnection connection, string processPath, StdioSelection stdio,
+                                                         Action<int> onExit, CancellationToken ct)
+    {
+        ClientWebSocket ws;
+        try
+        {
+            ws = await connection.ConnectWebSocketAsync(processPath + "/attach", ct).ConfigureAwait(false);
+        }
+        catch (UpgradeRefusedException e)
+        {
+            // The refusal's body (the HCS error) is not readable through ClientWebSocket. The
+            // process's status says what it most likely was: the status request itself fails with
+            // the real error when the system or process is gone; an exited process cannot be
+            // attached; a 409 for a running one is a state conflict (e.g. attached elsewhere).
+            var body = await connection.SendAsync(HttpMethod.Get, processPath, null, ct).ConfigureAwait(false);
+            var status = Responses.Read(connection, body, HcsReader.ReadProcessStatus, ct);
+            var error = status.Exited ? HcsError.ProcessAlreadyStopped
+                : e.Status == HcsError.InvalidState.HttpStatus ? HcsError.InvalidState
+                : HcsError.ProtocolError;
+            throw new HcsException(error with { HttpStatus = e.Status },
+                $"hcsd refused to attach to process {status.ProcessId} (HTTP {e.Status}){(status.Exited ? ": it has exited" : "")}");
+        }
+        return new AttachSession(connection, ws, stdio, onExit);
+    }
+
+    // ---- receiving -------------------------------------------------------------------
+
+    private async Task ReceiveLoopAsync()
+    {
+        var ct = _stop.Token;
+        var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        PipeWriter? stdout = _stdout?.Writer, stderr = _stderr?.Writer;
+        bool exited = false;
+        Exception? failure = null;
+        try
+        {
+            // A message's first byte names its stream; a long message may come in several frames.
+            bool atMessageStart = true;
+            byte stream = 0;
+            var exitCode = new byte[4];
+            int exitCount = 0;
+            while (true)
+            {
+                var r = await _ws.ReceiveAsync(buffer.AsMemory(), ct).ConfigureAwait(false);
+                if (r.MessageType == WebSocketMessageType.Close) break;
+                var data = buffer.AsMemory(0, r.Count);
+                if (atMessageStart && !data.IsEmpty)
+                {
+                    stream = data.Span[0];
+                    data = data[1..];
+                    atMessageStart = false;
+                    exitCount = 0;
+                }
+                switch (stream)
+                {
+                    case StdOut when stdout is not null:
+                        if (!data.IsEmpty && (await stdout.WriteAsync(data, ct).ConfigureAwait(false)).IsCompleted)
+                            stdout = null; // the reader is gone: drop the rest of that stream
+                        break;
+                    case StdErr when stderr is not null:
+                        if (!data.IsEmpty && (await stderr.WriteAsync(data, ct).ConfigureAwait(false)).IsCompleted)
+                            stderr = null;
+                        break;
+                    case Exit:
+                        for (int i = 0; i < data.Length && exitCount < 4; i++) exitCode[exitCount++] = data.Span[i];
+                        break;
+                    // anything else: a stream not asked for, or one a newer hcsd added: ignored
+                }
+                if (r.EndOfMessage)
+                {
+                    if (stream == Exit && !atMessageStart && exitCount == 4)
+                    {
+                        exited = true;
+                        _onExit(BinaryPrimitives.ReadInt32LittleEndian(exitCode));
+                    }
+                    atMessageStart = true;
+                }
+            }
+            await CloseOutputAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { /* disposed */ }
+        catch (Exception e) when (Volatile.Read(ref _disposed) == 0)
+        {
+            failure = e;
+        }
+        catch { /* disposed while reading: the socket was closed under us */ }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            // Output that ends without the exit message was cut short: readers are told, unless
+            // the client itself let go (dispose), when plain end-of-stream is the polite answer.
+            Exception? cut = exited || Volatile.Read(ref _disposed) != 0 ? null
+                : failure is not null ? _connection.ConnectionLost(failure)
+                : new HcsException(HcsError.ConnectionClosed with { HttpStatus = 0 }, "hcsd closed the attach connection before the process exited");
+            _stdout?.Writer.Complete(cut);
+            _stderr?.Writer.Complete(cut);
+        }
+    }
+
+    /// <summary>Answers hcsd's close with ours (a WebSocket close is a handshake).</summary>
+    private async Task CloseOutputAsync()
+    {
+        if (_ws.State != WebSocketState.CloseReceived) return;
+        await _sendLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException) { }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    // ---- sending ---------------------------------------------------------------------
+
+    private async Task SendAsync(byte stream, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var message = ArrayPool<byte>.Shared.Rent(1 + Math.Min(data.Length, ChunkSize));
+        await _sendLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            // Large writes go as several messages: hcsd need not hold more than a chunk at once.
+            do
+            {
+                var chunk = data[..Math.Min(data.Length, ChunkSize)];
+                message[0] = stream;
+                chunk.CopyTo(message.AsMemory(1));
+                await _ws.SendAsync(message.AsMemory(0, 1 + chunk.Length), WebSocketMessageType.Binary, endOfMessage: true, ct)
+                    .ConfigureAwait(false);
+                data = data[chunk.Length..];
+            } while (!data.IsEmpty);
+        }
+        catch (Exception e) when (_connection.Translate(e, ct) is { } hcs)
+        {
+            throw hcs;
+        }
+        finally
+        {
+            _sendLock.Release();
+            ArrayPool<byte>.Shared.Return(message);
+        }
+    }
+
+    public Task WriteInputAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        if (Volatile.Read(ref _inputClosed) != 0) throw new ObjectDisposedException("StandardInput", "standard input is closed");
+        return data.IsEmpty ? Task.CompletedTask : SendAsync(StdIn, data, ct);
+    }
+
+    /// <summary>Sends "close stdin" once; it follows every byte written before it.</summary>
+    public Task CloseInputAsync(CancellationToken ct)
+    {
+        if (Interlocked.Exchange(ref _inputClosed, 1) != 0 || Volatile.Read(ref _disposed) != 0) return Task.CompletedTask;
+        return SendAsync(CloseStdIn, ReadOnlyMemory<byte>.Empty, ct);
+    }
+
+    // ---- letting go ------------------------------------------------------------------
+
+    /// <summary>Disconnects. The process is not touched: its stdin stays open, it goes on
+    /// running, and a later attach can pick it up.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        // A polite close if the socket is free within a moment, then stop the loop regardless
+        // (it may be waiting on a reader that will never read again).
+        if (await _sendLock.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false))
+        {
+            try
+            {
+                if (_ws.State == WebSocketState.Open)
+                {
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                    await _ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "client detached", timeout.Token).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException) { }
+            finally
+            {
+                _sendLock.Release();
+            }
+        }
+        _stop.Cancel();
+        try
+        {
+            await _receiving.ConfigureAwait(false);
+        }
+        catch (Exception) { /* the loop reports through the output streams, not here */ }
+        _ws.Abort();
+        _ws.Dispose();
+        _stop.Dispose();
+    }
+
+    /// <summary>The process's stdin: writes become [0|data] messages; disposing it sends "close stdin".</summary>
+    private sealed class InputStream(AttachSession session) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => Volatile.Read(ref session._inputClosed) == 0;
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default) =>
+            new(session.WriteInputAsync(buffer, ct));
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
+            session.WriteInputAsync(buffer.AsMemory(offset, count), ct);
+
+        /// <summary>A caller that writes synchronously (a thread copying a terminal) asks to be
+        /// blocked until the data is sent; the library itself never writes this way.</summary>
+        public override void Write(byte[] buffer, int offset, int count) =>
+            session.WriteInputAsync(buffer.AsMemory(offset, count), CancellationToken.None).GetAwaiter().GetResult();
+
+        public override void Write(ReadOnlySpan<byte> buffer) => Write(buffer.ToArray(), 0, buffer.Length);
+
+        public override void Flush() { } // every write is sent before WriteAsync completes
+        public override Task FlushAsync(CancellationToken ct) => Task.CompletedTask;
+
+        protected override void Dispose(bool disposing)
+        {
+            // Sync Dispose cannot wait for the send; it is queued behind earlier writes all the
+            // same, so the order on the wire is kept. DisposeAsync waits for it.
+            if (disposing) _ = session.CloseInputAsync(CancellationToken.None).ContinueWith(
+                static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            base.Dispose(disposing);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            try
+            {
+                await session.CloseInputAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HcsException or ObjectDisposedException) { /* nothing left to close */ }
+            GC.SuppressFinalize(this);
+        }
+
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}
