@@ -263,7 +263,14 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
                 throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" is {s.State}: terminate it first or delete with force=true");
             if (s.State is not SystemStates.Stopped) s.Terminating = true;
             PerfTrace.Mark("hcsd delete: begin");
-            await Backend(s).DeleteAsync(id, s.Bundle, force: true, ct);
+            // the intent first, as for create: a daemon killed mid-delete finishes it at restart
+            store.SetState(id, SystemStates.Deleting);
+            try { await Backend(s).DeleteAsync(id, s.Bundle, force: true, ct); }
+            catch
+            {
+                store.SetState(id, s.State);
+                throw;
+            }
             PerfTrace.Mark("hcsd delete: monitor answered");
             RemoveBundle(s.Bundle);
             if (s.LogPath is not null) File.Delete(s.LogPath);
@@ -519,9 +526,9 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         var live = (await backend.ListAsync(ct)).ToDictionary(x => x.Id);
         foreach (var row in rows)
         {
-            if (row.State == SystemStates.Creating)
+            if (row.State is SystemStates.Creating or SystemStates.Deleting)
             {
-                log.LogWarning("undoing the interrupted create of {Id}", row.Id);
+                log.LogWarning(row.State == SystemStates.Creating ? "undoing the interrupted create of {Id}" : "finishing the interrupted delete of {Id}", row.Id);
                 try { await backend.DeleteAsync(row.Id, row.Bundle, force: true, ct); } catch (Exception e) { log.LogError("{Id}: {Message}", row.Id, e.Message); }
                 RemoveBundle(row.Bundle);
                 if (row.LogPath is not null) File.Delete(row.LogPath);

@@ -7,6 +7,7 @@ namespace Hcs.Daemon.Compute;
 public static class SystemStates
 {
     public const string Creating = "Creating"; // internal: an intent row, never shown
+    public const string Deleting = "Deleting"; // internal: likewise
     public const string Created = "Created";
     public const string Running = "Running";
     public const string Paused = "Paused";

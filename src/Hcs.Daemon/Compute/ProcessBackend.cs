@@ -14,6 +14,10 @@ namespace Hcs.Daemon.Compute;
 /// </summary>
 public sealed class ProcessBackend(MonitorClient monitor, ContainerEngine engine) : IIsolationBackend
 {
+    // Requests that change the host are not cancelled when the API client goes away: the
+    // monitor finishes them anyway, and hcsd must record what it did.
+    private static readonly CancellationToken Uncancellable = CancellationToken.None;
+
     public string Kind => "Process";
 
     public async Task<int> CreateAsync(string id, CreatePlan plan, CancellationToken ct)
@@ -22,28 +26,28 @@ public sealed class ProcessBackend(MonitorClient monitor, ContainerEngine engine
         {
             Op = MonitorOps.Create, Id = id, Bundle = plan.Bundle, Overlay = plan.Overlay,
             InitExecPath = plan.InitExecPath, Stdio = plan.Stdio,
-        }, ct);
+        }, Uncancellable);
         return r.Pid;
     }
 
     public Task StartAsync(string id, CancellationToken ct) =>
-        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.Start, Id = id }, ct);
+        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.Start, Id = id }, Uncancellable);
 
     public async Task<(int Pid, bool Terminal)> ExecAsync(string id, Process process, StdioRequest stdio, CancellationToken ct)
     {
         var json = System.Text.Encoding.UTF8.GetString(Schema.Hcs.HcsWriter.ToUtf8(w => OciWriter.Write(w, process)));
-        var r = await monitor.CallAsync(new MonitorRequest { Op = MonitorOps.Exec, Id = id, ProcessJson = json, Stdio = stdio }, ct);
+        var r = await monitor.CallAsync(new MonitorRequest { Op = MonitorOps.Exec, Id = id, ProcessJson = json, Stdio = stdio }, Uncancellable);
         return (r.Pid, r.Terminal);
     }
 
     public Task SignalAsync(string id, int pid, int signal, CancellationToken ct) =>
-        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.Signal, Id = id, Pid = pid, Signal = signal }, ct);
+        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.Signal, Id = id, Pid = pid, Signal = signal }, Uncancellable);
 
     public Task KillAllAsync(string id, CancellationToken ct) =>
-        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.KillAll, Id = id }, ct);
+        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.KillAll, Id = id }, Uncancellable);
 
     public Task DeleteAsync(string id, string bundle, bool force, CancellationToken ct) =>
-        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.Delete, Id = id, Bundle = bundle, Force = force }, ct);
+        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.Delete, Id = id, Bundle = bundle, Force = force }, Uncancellable);
 
     public void Pause(string id) => engine.Pause(id);
     public void Resume(string id) => engine.Resume(id);
@@ -63,10 +67,10 @@ public sealed class ProcessBackend(MonitorClient monitor, ContainerEngine engine
     }
 
     public Task ResizeAsync(string id, int pid, ushort rows, ushort cols, CancellationToken ct) =>
-        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.Resize, Id = id, Pid = pid, Rows = rows, Cols = cols }, ct);
+        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.Resize, Id = id, Pid = pid, Rows = rows, Cols = cols }, Uncancellable);
 
     public Task CloseStdinAsync(string id, int pid, CancellationToken ct) =>
-        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.CloseStdin, Id = id, Pid = pid }, ct);
+        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.CloseStdin, Id = id, Pid = pid }, Uncancellable);
 
     public async Task<IReadOnlyList<SystemState>> ListAsync(CancellationToken ct) =>
         (await monitor.CallAsync(new MonitorRequest { Op = MonitorOps.List }, ct)).Systems ?? [];
