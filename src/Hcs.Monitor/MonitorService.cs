@@ -175,13 +175,14 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
                 throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{r.Id}\" already exists");
         }
         bool mounted = false;
+        var createdDirs = new List<string>();
         var stdio = new StdioSet(r.Stdio);
         try
         {
             system.Gate.Wait();
             if (r.Overlay is { } o)
             {
-                MountOverlay(o, root);
+                MountOverlay(o, root, createdDirs);
                 mounted = true;
             }
             var created = engine.Create(r.Id, r.Bundle, new CreateOptions
@@ -207,6 +208,10 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
             stdio.Dispose();
             try { engine.Delete(r.Id, force: true); } catch (Exception) { /* never created */ }
             if (mounted) Libc.Umount2(root, 2 /* MNT_DETACH */);
+            for (int i = createdDirs.Count - 1; i >= 0; i--)
+            {
+                try { Directory.Delete(createdDirs[i], recursive: true); } catch (IOException) { }
+            }
             lock (_gate) _systems.Remove(r.Id);
             throw;
         }
@@ -217,11 +222,16 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
         }
     }
 
-    private static void MountOverlay(OverlayRequest o, string target)
+    /// <summary>Mounts the overlay root; the directories it had to create are recorded in
+    /// created, so a failed create can remove them again (nothing half-made stays behind).</summary>
+    private static void MountOverlay(OverlayRequest o, string target, List<string> created)
     {
-        if (o.Upper is not null) Directory.CreateDirectory(o.Upper);
-        if (o.Work is not null) Directory.CreateDirectory(o.Work);
-        Directory.CreateDirectory(target);
+        foreach (var dir in new[] { o.Upper is null ? null : Path.GetDirectoryName(o.Upper), o.Upper, o.Work, target })
+        {
+            if (dir is null || Directory.Exists(dir)) continue;
+            Directory.CreateDirectory(dir);
+            created.Add(dir);
+        }
         if (Sys.Mount("overlay", target, "overlay", 0, o.Options) < 0)
             throw new RuntimeError($"mount overlay at {target}: errno {Libc.Errno} ({o.Options})");
     }

@@ -123,6 +123,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         {
             try { await backend.DeleteAsync(entry.Id, bundle, force: true, CancellationToken.None); } catch (Exception) { }
             RemoveBundle(bundle);
+            try { File.Delete(entry.LogPath!); } catch (IOException) { }
             store.Delete(entry.Id);
             lock (_gate) _systems.Remove(entry.Id);
             throw;

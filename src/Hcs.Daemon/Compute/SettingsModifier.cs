@@ -44,14 +44,14 @@ public static class SettingsModifier
                 var mb = new JsonMapper(errors).UInt64(settings, "$.Settings");
                 errors.ThrowIfAny("request body");
                 container.Memory = new ContainerMemory { SizeInMB = mb ?? 0 };
-                change = Resources(s, doc, errors);
+                change = Resources(s, doc, errors, "$.Document.Container.Memory.SizeInMB");
                 break;
             case ProcessorPath:
                 RequireType(requestType, "Update", errors);
                 var processor = reader.Processor(settings, "$.Settings");
                 errors.ThrowIfAny("request body");
                 container.Processor = processor;
-                change = Resources(s, doc, errors);
+                change = Resources(s, doc, errors, "$.Document.Container.Processor");
                 break;
             case MappedDirectoriesPath when requestType == "Add":
                 var added = reader.MappedDirectory(settings, "$.Settings");
@@ -93,16 +93,18 @@ public static class SettingsModifier
         if (actual != expected) errors.Add("$.RequestType", $"this resource takes \"{expected}\"");
     }
 
-    private static ResourceChange Resources(SystemEntry s, ComputeSystem doc, DocumentErrors errors)
+    /// <summary>changed: the document path whose value is the request's Settings (the memory
+    /// number itself, the processor object).</summary>
+    private static ResourceChange Resources(SystemEntry s, ComputeSystem doc, DocumentErrors errors, string changed)
     {
-        var spec = Rebuild(s, doc, errors, "$.Document.Container.");
+        var spec = Rebuild(s, doc, errors, changed);
         var built = spec.Linux?.Resources ?? new Resources();
         var update = new Resources { Memory = built.Memory, Cpu = built.Cpu };
         return new ResourceChange(update, () => { s.Document = doc; s.Spec = spec; });
     }
 
-    /// <summary>Builds the changed document; errors about the changed part are reported at
-    /// $.Settings (the caller's input), others where they are.</summary>
+    /// <summary>Builds the changed document; errors about the changed part (at changedPrefix or
+    /// below it) are reported at $.Settings (the caller's input), others where they are.</summary>
     private static Spec Rebuild(SystemEntry s, ComputeSystem doc, DocumentErrors errors, string? changedPrefix)
     {
         errors.ThrowIfAny("request body");
@@ -113,17 +115,9 @@ public static class SettingsModifier
         catch (DocumentException e)
         {
             var mapped = e.Errors.Select(x => changedPrefix is not null && x.Path.StartsWith(changedPrefix, StringComparison.Ordinal)
-                ? new DocumentError("$.Settings" + ChildOf(x.Path, changedPrefix), x.Message) : x).ToList();
+                ? new DocumentError("$.Settings" + x.Path[changedPrefix.Length..], x.Message) : x).ToList();
             throw HcsException.From(new DocumentException("request body", mapped));
         }
-    }
-
-    private static string ChildOf(string path, string prefix)
-    {
-        var rest = path[prefix.Length..];
-        // "$.Document.Container.Memory.SizeInMB" under "$.Document.Container." -> ".SizeInMB" for the memory value
-        int dot = rest.IndexOf('.');
-        return prefix.EndsWith('.') ? (dot < 0 ? "" : rest[dot..]) : rest;
     }
 
     private static ComputeSystem Clone(ComputeSystem doc) =>
