@@ -166,6 +166,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
     private MonitorResponse Create(MonitorRequest r)
     {
         if (r.Id is null || r.Bundle is null) return Fail(HcsError.ProtocolError, "create needs Id and Bundle");
+        Linux.PerfTrace.Mark("monitor create: begin");
         var spec = ContainerEngine.LoadSpec(r.Bundle, out var bytes);
         var root = Path.GetFullPath(Path.Combine(r.Bundle, spec.Root?.Path ?? "rootfs"));
         var system = new MonitoredSystem(r.Id, r.Bundle, r.Overlay is null ? null : root);
@@ -184,6 +185,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
             {
                 MountOverlay(o, root, createdDirs);
                 mounted = true;
+                Linux.PerfTrace.Mark("monitor create: overlay mounted");
             }
             var created = engine.Create(r.Id, r.Bundle, new CreateOptions
             {
@@ -193,6 +195,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
                 InitExecPath = r.InitExecPath,
             });
             stdio.AfterSpawn();
+            Linux.PerfTrace.Mark("monitor create: engine done");
             var init = new MonitoredProcess(loop, r.Id, created.Record.Pid, isInit: true, stdio.Terminal, stdio.StdinWrite,
                                             stdio.Outputs, r.Stdio?.LogPath, OnExit);
             stdio.Release();
@@ -201,6 +204,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
                 system.Init = init;
                 system.Processes[init.Pid] = init;
             }
+            Linux.PerfTrace.Mark("monitor create: watching");
             return new MonitorResponse { Pid = init.Pid, Terminal = init.Terminal };
         }
         catch
@@ -314,6 +318,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
             if (!r.Force && system.Started && system.Init is { Exited: false })
                 throw new HcsException(HcsError.InvalidState, $"compute system \"{system.Id}\" is running: terminate it first or delete with force");
             if (system.Init is { Exited: false }) system.Forced = true;
+            Linux.PerfTrace.Mark("monitor delete: begin");
             try { engine.Delete(system.Id, force: true); }
             catch (RuntimeError e) when (e.Kind == RuntimeErrorKind.NotFound) { }
             if (system.OverlayTarget is { } target && Libc.Umount2(target, 2) < 0 && Libc.Errno is not (Libc.EINVAL or Libc.ENOENT))
@@ -325,6 +330,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
                 processes = [.. system.Processes.Values];
             }
             foreach (var p in processes) p.Close();
+            Linux.PerfTrace.Mark("monitor delete: done");
             return new MonitorResponse();
         }
         finally
