@@ -9,3 +9,18 @@ dotnet build hcs.slnx -c Release -v q -nologo
 dotnet publish src/Hcs.Runhcs/Hcs.Runhcs.csproj -c Release -r linux-x64 -v q -nologo -o artifacts/publish/runhcs
 install -m 0755 artifacts/publish/runhcs/runhcs "$PREFIX/bin/runhcs"
 echo "build: installed $PREFIX/bin/runhcs"
+install -D -m 0755 artifacts/native/hcs-pause "$PREFIX/lib/hcs/hcs-pause"
+echo "build: installed $PREFIX/lib/hcs/hcs-pause"
+dotnet publish src/Hcs.Cli/Hcs.Cli.csproj -c Release -r linux-x64 -v q -nologo -o artifacts/publish/hcs
+install -m 0755 artifacts/publish/hcs/hcs "$PREFIX/bin/hcs" && echo "build: installed $PREFIX/bin/hcs"
+dotnet publish src/Hcs.Monitor/Hcs.Monitor.csproj -c Release -r linux-x64 -v q -nologo -o artifacts/publish/hcs-monitor
+install -m 0755 artifacts/publish/hcs-monitor/hcs-monitor "$PREFIX/bin/hcs-monitor"
+echo "build: installed $PREFIX/bin/hcs-monitor"
+# hcsd runs on the shared ASP.NET Core runtime (JIT: it is long-lived); a small launcher in bin.
+dotnet publish src/Hcs.Daemon/Hcs.Daemon.csproj -c Release -v q -nologo -o artifacts/publish/hcsd
+rm -rf "$PREFIX/lib/hcs/hcsd" && mkdir -p "$PREFIX/lib/hcs" && cp -r artifacts/publish/hcsd "$PREFIX/lib/hcs/hcsd"
+# DOTNET_GCgen0size: a 2 MiB gen0 budget instead of one sized from the CPU cache (tens of MiB);
+# hcsd allocates a little per request and would otherwise grow by that much before a first GC
+# (bench/hcsd.sh measures hcsd's growth per container). Only settable from the environment.
+printf '#!/bin/sh\nexport DOTNET_GCgen0size="${DOTNET_GCgen0size:-0x200000}"\nexec "%s/lib/hcs/hcsd/hcsd" "$@"\n' "$PREFIX" > "$PREFIX/bin/hcsd" && chmod 0755 "$PREFIX/bin/hcsd"
+echo "build: installed $PREFIX/bin/hcsd"

@@ -27,6 +27,7 @@ public sealed class SystemStore : IDisposable
         Exec("""
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = NORMAL;
+            PRAGMA cache_size = -1024;
             CREATE TABLE IF NOT EXISTS systems (
                 id TEXT PRIMARY KEY, owner TEXT, state TEXT NOT NULL, document BLOB NOT NULL, spec BLOB NOT NULL,
                 created TEXT NOT NULL, init_pid INTEGER NOT NULL DEFAULT 0, exit_code INTEGER, exit_type TEXT,
