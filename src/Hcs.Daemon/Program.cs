@@ -54,6 +54,9 @@ if (options.Group is { } group && (gid = PeerCredentials.GroupId(group)) is null
     return 2;
 }
 Umask(0x3f); // 0077: the socket, store and logs are created private
+// Whatever hcsd inherited (a lock of its caller, a terminal's extra fds) must not pass on to the
+// long-lived monitor it starts: close-on-exec for every fd but stdio.
+NativeMethods.close_range(3, uint.MaxValue, 4 /* CLOSE_RANGE_CLOEXEC */);
 
 Directory.CreateDirectory(options.RunDir);
 Directory.CreateDirectory(options.StateDir);
@@ -157,4 +160,7 @@ internal static partial class NativeMethods
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int chown(string path, uint uid, uint gid);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int close_range(uint first, uint last, int flags);
 }

@@ -5,6 +5,7 @@ using Hcs.Monitor;
 
 // hcs-monitor --run-dir DIR: one per host (per run dir). hcsd starts it when it is not running;
 // it keeps running when hcsd stops, so containers and their exit codes survive the daemon.
+Sys.CloseInheritedDescriptors();
 string runDir = "/run/hcs";
 for (int i = 0; i < args.Length; i++)
 {
@@ -19,6 +20,9 @@ for (int i = 0; i < args.Length; i++)
             return 2;
     }
 }
+// hcsd runs with umask 077; what the monitor makes for containers (an overlay's upper
+// directory is the container's root directory) must be usable by a container's non-root users.
+Sys.Umask(0x12); // 022
 Directory.CreateDirectory(runDir);
 File.SetUnixFileMode(runDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 

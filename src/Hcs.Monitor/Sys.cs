@@ -24,6 +24,31 @@ internal static unsafe partial class Sys
         public ulong Data;
     }
 
+    public const int F_GETFD = 1, FD_CLOEXEC = 1;
+
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int cmd, int arg);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    public static partial int Close(int fd);
+
+    /// <summary>Closes every descriptor above stderr that is not close-on-exec: what the
+    /// monitor's starter left open by accident (a test runner's lock, a terminal, a pipe of
+    /// some supervisor). Kept, it would stay open for the monitor's whole life and, until their
+    /// exec, in each container init forked from it. Everything .NET opens is close-on-exec, so
+    /// nothing of the monitor's own is touched.</summary>
+    public static void CloseInheritedDescriptors()
+    {
+        var fds = new List<int>();
+        foreach (var entry in Directory.GetFileSystemEntries("/proc/self/fd"))
+            if (int.TryParse(Path.GetFileName(entry), out var fd) && fd > 2) fds.Add(fd);
+        foreach (var fd in fds)
+        {
+            int flags = Fcntl(fd, F_GETFD, 0);
+            if (flags >= 0 && (flags & FD_CLOEXEC) == 0) Close(fd);
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "epoll_create1", SetLastError = true)]
     public static partial int EpollCreate1(int flags);
 
@@ -35,6 +60,9 @@ internal static unsafe partial class Sys
 
     [LibraryImport("libc", EntryPoint = "waitid", SetLastError = true)]
     public static partial int WaitId(int idType, int id, byte* info, int options);
+
+    [LibraryImport("libc", EntryPoint = "umask")]
+    public static partial int Umask(int mask);
 
     [LibraryImport("libc", EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Mount(string source, string target, string fsType, nuint flags, string? data);

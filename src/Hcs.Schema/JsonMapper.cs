@@ -20,6 +20,10 @@ public sealed class JsonMapper(DocumentErrors errors)
 
     public static JsonDocument Parse(ReadOnlyMemory<byte> utf8, string source)
     {
+        // System.Text.Json checks UTF-8 only when a string is read, and then throws an
+        // InvalidOperationException from deep inside a reader: check the whole input up front.
+        if (!System.Text.Unicode.Utf8.IsValid(utf8.Span))
+            throw new DocumentException(source, [new DocumentError("$", "not valid UTF-8")]);
         try
         {
             return JsonDocument.Parse(utf8, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });

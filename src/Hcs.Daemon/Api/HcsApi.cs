@@ -168,6 +168,10 @@ public static class HcsApi
 
     private static async Task<byte[]> Body(HttpRequest req, CancellationToken ct)
     {
+        // as docker's API: JSON or nothing said; a form or text body is a client mistake
+        if (req.ContentType is { Length: > 0 } type &&
+            !type.Split(';')[0].Trim().Equals("application/json", StringComparison.OrdinalIgnoreCase))
+            throw new HcsException(HcsError.InvalidJson, $"Content-Type \"{type}\" is not application/json");
         using var ms = new MemoryStream();
         await req.Body.CopyToAsync(ms, ct);
         return ms.ToArray();

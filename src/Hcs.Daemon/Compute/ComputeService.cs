@@ -409,12 +409,23 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         var p = FindProcess(s, pid);
         if (p.Exited) throw new HcsException(HcsError.ProcessAlreadyStopped, $"process {p.Pid} has exited");
         int target = p.Pid == s.InitPid ? 0 : p.Pid;
-        if (request.ConsoleSize is { } size)
+        switch (request.Operation)
+        {
+            case "ConsoleSize" when request.ConsoleSize is null:
+                throw new HcsException(HcsError.InvalidJson, "required with Operation \"ConsoleSize\"", "$.ConsoleSize");
+            case "CloseHandle" when request.CloseHandle is null:
+                throw new HcsException(HcsError.InvalidJson, "required with Operation \"CloseHandle\"", "$.CloseHandle");
+            case "ConsoleSize" or "CloseHandle":
+                break;
+            default:
+                throw new HcsException(HcsError.InvalidJson, "must be \"ConsoleSize\" or \"CloseHandle\"", "$.Operation");
+        }
+        if (request.Operation == "ConsoleSize" && request.ConsoleSize is { } size)
         {
             if (!p.Terminal) throw new HcsException(HcsError.InvalidState, $"process {p.Pid} has no console", "$.ConsoleSize");
             await Backend(s).ResizeAsync(id, target, size.Height, size.Width, ct);
         }
-        if (request.CloseHandle is { } close)
+        if (request.Operation == "CloseHandle" && request.CloseHandle is { } close)
         {
             if (close.Handle != "StdIn")
                 throw new HcsException(HcsError.InvalidJson, "only \"StdIn\" can be closed", "$.CloseHandle.Handle");
@@ -499,7 +510,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             InitProcessId = s.State is SystemStates.Stopped ? 0 : (uint)s.InitPid, ExitCode = s.ExitCode,
         };
         bool live = s.State is SystemStates.Running or SystemStates.Paused or SystemStates.Created;
-        if (query.Contains("Statistics")) p.Statistics = live ? PropertyQueries.Statistics(Backend(s).Stats(s.Id), s) : new Statistics { Timestamp = DateTime.UtcNow };
+        if (query.Contains("Statistics")) p.Statistics = live ? PropertyQueries.Statistics(Backend(s).Stats(s.Id), s) : new Statistics { Timestamp = DateTime.UtcNow, ContainerStartTime = s.Created };
         if (query.Contains("ProcessList")) p.ProcessList = live ? PropertyQueries.ProcessList(Backend(s).Pids(s.Id)) : [];
         if (query.Contains("Memory")) p.Memory = live ? PropertyQueries.Memory(Backend(s).Stats(s.Id)) : new MemoryInformation();
         return p;

@@ -59,7 +59,13 @@ public sealed class HcsReader(JsonMapper m, bool strict)
         var reader = new HcsReader(new JsonMapper(errors), strict);
         if (doc.RootElement.ValueKind != JsonValueKind.Object)
             throw new DocumentException(source, [new DocumentError("$", "expected a JSON object")]);
-        var result = read(reader, doc.RootElement);
+        T? result;
+        try { result = read(reader, doc.RootElement); }
+        catch (InvalidOperationException e)
+        {
+            // an escaped lone surrogate ("\ud800") is valid JSON text but no string
+            throw new DocumentException(source, [new DocumentError("$", "a string is not valid Unicode: " + e.Message)]);
+        }
         errors.ThrowIfAny(source);
         return result!;
     }

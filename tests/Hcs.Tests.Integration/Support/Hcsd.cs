@@ -208,6 +208,7 @@ public sealed class Hcsd : IAsyncDisposable
             Tools.WaitUntil(() => !Directory.Exists($"/proc/{pid}"), "monitor exit", 5000);
         }
         catch (Exception) { }
+        KillLeftoverContainers();
         foreach (var line in File.ReadAllLines("/proc/self/mountinfo").Reverse())
         {
             var mountPoint = line.Split(' ')[4];
@@ -215,6 +216,44 @@ public sealed class Hcsd : IAsyncDisposable
         }
         try { Directory.Delete(Dir, recursive: true); } catch (Exception) { }
         Http.Dispose();
+    }
+
+    /// <summary>A daemon the test broke could not delete its systems, and containers outlive the
+    /// monitor (0004 "Limits"): kill what is still in their cgroups and remove the cgroups, so one
+    /// failed test does not leave processes (holding whatever they inherited) to the next.</summary>
+    private void KillLeftoverContainers()
+    {
+        var ids = new HashSet<string>();
+        foreach (var dir in new[] { Path.Combine(RunDir, "systems"), Path.Combine(RunDir, "engine") })
+            if (Directory.Exists(dir))
+                foreach (var system in Directory.GetDirectories(dir)) ids.Add(Path.GetFileName(system));
+        foreach (var id in ids)
+        {
+            var cgroups = Directory.GetDirectories("/sys/fs/cgroup").Select(h => Path.Combine(h, "hcs", id)).Where(Directory.Exists).ToList();
+            for (int attempt = 0; attempt < 100; attempt++)
+            {
+                var pids = cgroups.SelectMany(c => ReadLines(Path.Combine(c, "cgroup.procs"))).Distinct().ToList();
+                if (pids.Count == 0) break;
+                foreach (var pid in pids)
+                {
+                    try { using var p = Process.GetProcessById(int.Parse(pid)); p.Kill(); }
+                    catch (Exception) { }
+                }
+                // a frozen (paused) task dies only once thawed
+                foreach (var c in cgroups)
+                    try { if (File.Exists(Path.Combine(c, "freezer.state"))) File.WriteAllText(Path.Combine(c, "freezer.state"), "THAWED"); }
+                    catch (Exception) { }
+                Thread.Sleep(20);
+            }
+            foreach (var c in cgroups)
+                try { Directory.Delete(c); } catch (Exception) { }
+        }
+    }
+
+    private static string[] ReadLines(string path)
+    {
+        try { return File.ReadAllLines(path).Where(l => l.Length > 0).ToArray(); }
+        catch (IOException) { return []; }
     }
 
     private static string Env(string name, string fallback) =>

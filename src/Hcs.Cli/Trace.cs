@@ -1,0 +1,19 @@
+using System.Diagnostics;
+
+namespace Hcs.Cli;
+
+/// <summary>HCS_TRACE=1: milliseconds since start at each step on stderr, to see where the time
+/// of a `hcs run` goes (hcs's own start-up, each request to hcsd).</summary>
+internal static class Trace
+{
+    private static readonly bool Enabled = Environment.GetEnvironmentVariable("HCS_TRACE") == "1";
+    // the first use is Main's first line: close enough to the process's start
+    private static readonly long Start = Stopwatch.GetTimestamp();
+
+    public static void Mark(string step)
+    {
+        if (!Enabled) return;
+        var ms = Stopwatch.GetElapsedTime(Start).TotalMilliseconds;
+        Output.Error($"hcs trace: {ms,7:0.00} ms {step}");
+    }
+}
