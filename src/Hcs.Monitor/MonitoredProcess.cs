@@ -11,7 +11,9 @@ namespace Hcs.Monitor;
 /// </summary>
 internal sealed unsafe class MonitoredProcess : IIoHandler
 {
-    /// <summary>Output kept while nobody is attached (the newest bytes win).</summary>
+    /// <summary>Output kept while nobody is attached. Beyond it: with a log (the init), the
+    /// oldest bytes go (the log has them all); without one, reading stops until someone
+    /// attaches, and the writer blocks on its full pipe as with any unread pipe.</summary>
     private const int BacklogLimit = 1 << 20;
     /// <summary>How long the exit frame waits for pipes some other process still holds open.</summary>
     private static readonly TimeSpan OutputGrace = TimeSpan.FromMilliseconds(200);
@@ -28,6 +30,11 @@ internal sealed unsafe class MonitoredProcess : IIoHandler
     private int _stdin;
     private bool _exitSent;
     private Timer? _grace;
+    /// <summary>Reading stopped: the backlog is full and nobody is attached (no log).</summary>
+    private bool _paused;
+    /// <summary>Reading stopped: an attached client is too slow.</summary>
+    private bool _throttled;
+    private bool Reading => !_paused && !_throttled;
     private long _backlogBytes;
 
     public string SystemId { get; }
@@ -88,9 +95,22 @@ internal sealed unsafe class MonitoredProcess : IIoHandler
             _pidfd = -1;
             foreach (var o in _outputs) o.Drain();
             if (!_outputs.Exists(o => o.Open)) SendExitLocked();
-            else _grace = new Timer(_ => { lock (_gate) SendExitLocked(); }, null, OutputGrace, Timeout.InfiniteTimeSpan);
+            else _grace = new Timer(_ => GraceOver(), null, OutputGrace, Timeout.InfiniteTimeSpan);
         }
         _exited(this);
+    }
+
+    /// <summary>The process exited but its pipes are still open (a child of it holds them):
+    /// report the exit anyway, unless output is waiting because we stopped reading it (then
+    /// the exit follows that output, when reading resumes and the pipes end or go quiet).</summary>
+    private void GraceOver()
+    {
+        lock (_gate)
+        {
+            if (_exitSent) return;
+            if (Reading) SendExitLocked();
+            else _grace?.Change(OutputGrace, Timeout.InfiniteTimeSpan);
+        }
     }
 
     private void SendExitLocked()
@@ -130,6 +150,11 @@ internal sealed unsafe class MonitoredProcess : IIoHandler
         }
         _backlog.AddLast(frame);
         _backlogBytes += frame.Length;
+        if (_log is null)
+        {
+            if (_backlogBytes > BacklogLimit) SetPaused(true);
+            return;
+        }
         while (_backlogBytes > BacklogLimit && _backlog.First is { } first)
         {
             _backlogBytes -= first.Value.Length;
@@ -146,11 +171,27 @@ internal sealed unsafe class MonitoredProcess : IIoHandler
         }
     }
 
-    private void Throttle(bool pause)
+    private void Throttle(bool slow)
     {
         lock (_gate)
-            foreach (var o in _outputs)
-                if (o.Open) _loop.SetEnabled(o.Token, o.Fd, !pause);
+        {
+            _throttled = slow;
+            ApplyReading();
+        }
+    }
+
+    private void SetPaused(bool paused)
+    {
+        _paused = paused;
+        ApplyReading();
+    }
+
+    /// <summary>Caller holds the lock. Level-triggered epoll: data left in a pipe is reported
+    /// again as soon as reading is enabled.</summary>
+    private void ApplyReading()
+    {
+        foreach (var o in _outputs)
+            if (o.Open) _loop.SetEnabled(o.Token, o.Fd, Reading);
     }
 
     // ---- attach and stdin --------------------------------------------------------------
@@ -165,6 +206,7 @@ internal sealed unsafe class MonitoredProcess : IIoHandler
             foreach (var frame in _backlog) a.Send(frame);
             _backlog.Clear();
             _backlogBytes = 0;
+            if (_paused) SetPaused(false);
             if (_exitSent)
             {
                 a.Send(ExitFrame());
@@ -295,7 +337,7 @@ internal sealed unsafe class MonitoredProcess : IIoHandler
         {
             lock (Buffer)
             {
-                while (Fd >= 0)
+                while (Fd >= 0 && owner.Reading)
                 {
                     nint n;
                     fixed (byte* p = Buffer) n = Libc.Read(Fd, p, Buffer.Length);
