@@ -362,7 +362,6 @@ public static class ContainerSpecBuilder
     {
         var d = DefaultSpec.Create(id);
         if (string.IsNullOrEmpty(given.OciVersion)) given.OciVersion = d.OciVersion;
-        given.Hostname ??= d.Hostname;
         given.Mounts ??= d.Mounts;
         if (given.Process is { } p)
         {
@@ -375,6 +374,9 @@ public static class ContainerSpecBuilder
         var gl = given.Linux ??= new OciLinux();
         var dl = d.Linux!;
         gl.Namespaces ??= dl.Namespaces;
+        // a hostname only where the container has a uts namespace of its own to name
+        if (gl.Namespaces!.Exists(n => n.Type == "uts" && string.IsNullOrEmpty(n.Path)))
+            given.Hostname ??= d.Hostname;
         gl.MaskedPaths ??= dl.MaskedPaths;
         gl.ReadonlyPaths ??= dl.ReadonlyPaths;
         gl.Seccomp ??= dl.Seccomp;

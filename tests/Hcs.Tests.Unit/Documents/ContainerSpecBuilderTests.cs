@@ -454,7 +454,13 @@ public sealed class ContainerSpecBuilderTests : IDisposable
         Assert.Equal("web", spec.Hostname);
         Assert.Contains(spec.Linux!.Namespaces!, n => n.Type == "uts" && n.Path is null);
 
-        var none = Build(_t.Doc(c => c.OciSpecification = OciBase()));
+        // no namespaces said: the default ones, a uts namespace among them, and the default name
+        var defaults = Build(_t.Doc(c => c.OciSpecification = OciBase()));
+        Assert.Equal(ContainerSpecBuilder.DefaultHostname(Id), defaults.Hostname);
+
+        var withoutUts = OciBase();
+        withoutUts.Linux = new OciLinux { Namespaces = [new Namespace { Type = "pid" }, new Namespace { Type = "mount" }] };
+        var none = Build(_t.Doc(c => c.OciSpecification = withoutUts));
         Assert.Null(none.Hostname); // no uts namespace of its own: the hostname is not its to set
     }
 
@@ -510,7 +516,7 @@ public sealed class ContainerSpecBuilderTests : IDisposable
         Assert.Equal(["pid", "mount", "network"], spec.Linux!.Namespaces!.Select(n => n.Type));
 
         // Without Networking, the OCI spec's choice (here: the host's network) stands.
-        spec = Build(_t.Doc(c => c.OciSpecification = OciBase()));
+        spec = Build(_t.Doc(c => c.OciSpecification = oci));
         Assert.DoesNotContain(spec.Linux!.Namespaces!, n => n.Type == "network");
     }
 
@@ -543,8 +549,10 @@ public sealed class ContainerSpecBuilderTests : IDisposable
 
         Assert.Equal(["/bin/app", "--serve"], spec.Process!.Args);
         Assert.False(spec.Annotations!.ContainsKey(ContainerSpecBuilder.InitAnnotation));
-        Assert.Null(spec.Linux!.Seccomp); // it brings its own policy, here none
-        Assert.Null(spec.Process.Capabilities);
+        // what it leaves out comes from the default container (OverDefaults): the default
+        // seccomp profile and docker's capabilities, not all of root's
+        Assert.Equal(DefaultSpec.Seccomp().Syscalls!.Count, spec.Linux!.Seccomp!.Syscalls!.Count);
+        Assert.Equal(DefaultSpec.Capabilities, spec.Process.Capabilities!.Bounding);
         Assert.Equal("/bin/true", spec.Hooks!.Poststop![0].Path);
         Assert.Equal(Path.Combine(_t.Root, "layer0"), spec.Root!.Path); // Storage wins over root.path
         Assert.Equal("/hcs/" + Id, spec.Linux.CgroupsPath);
