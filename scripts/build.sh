@@ -19,8 +19,5 @@ echo "build: installed $PREFIX/bin/hcs-monitor"
 # hcsd runs on the shared ASP.NET Core runtime (JIT: it is long-lived); a small launcher in bin.
 dotnet publish src/Hcs.Daemon/Hcs.Daemon.csproj -c Release -v q -nologo -o artifacts/publish/hcsd
 rm -rf "$PREFIX/lib/hcs/hcsd" && mkdir -p "$PREFIX/lib/hcs" && cp -r artifacts/publish/hcsd "$PREFIX/lib/hcs/hcsd"
-# DOTNET_GCgen0size: a 2 MiB gen0 budget instead of one sized from the CPU cache (tens of MiB);
-# hcsd allocates a little per request and would otherwise grow by that much before a first GC
-# (bench/hcsd.sh measures hcsd's growth per container). Only settable from the environment.
-printf '#!/bin/sh\nexport DOTNET_GCgen0size="${DOTNET_GCgen0size:-0x200000}"\nexec "%s/lib/hcs/hcsd/hcsd" "$@"\n' "$PREFIX" > "$PREFIX/bin/hcsd" && chmod 0755 "$PREFIX/bin/hcsd"
+printf '#!/bin/sh\nexec "%s/lib/hcs/hcsd/hcsd" "$@"\n' "$PREFIX" > "$PREFIX/bin/hcsd" && chmod 0755 "$PREFIX/bin/hcsd"
 echo "build: installed $PREFIX/bin/hcsd"
