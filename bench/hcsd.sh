@@ -10,6 +10,8 @@
 # bench/results/<timestamp>-hcsd.json. Exit status 0 even when floors fail (it is a report);
 # 2 for usage errors or a host that cannot run it. Method and floors: bench/README.md ("hcsd").
 set -u -o pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
@@ -41,8 +43,6 @@ Binaries: \$HCSD_DIR (default /usr/local/lib/hcs/hcsd, the directory /usr/local/
 (default: artifacts/publish/hcs-bench/hcs-bench, published from bench/HcsBench when missing or stale).
 EOF
 }
-die() { echo "bench: $*" >&2; exit 2; }
-log() { printf '%s\n' "$*" >&2; }
 
 QUICK=0 ONLY="" ROUNDS="" RUNS="" ITER="" CONTAINERS="" EVENTS="" MAX_WAIT="" TRACE=0
 ARGS=("$@")
@@ -77,7 +77,6 @@ else
   : "${ROUNDS:=3}" "${RUNS:=40}" "${ITER:=40}" "${CONTAINERS:=500}" "${EVENTS:=50}" "${MAX_WAIT:=300}"
   WARMUP=5 SETTLE=1 DSETTLE=5 DROUNDS=2
 fi
-want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 # ---------------------------------------------------------------------------------------------
 # hcs-bench (bench/HcsBench, the Hcs.Client side): published when missing or older than its
@@ -278,7 +277,6 @@ restart_hcsd() {
 }
 
 # ---------------------------------------------------------------------------------------------
-median() { sort -g | awk '{a[NR]=$1} END{ if(NR==0) print ""; else if(NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 PHASE_LOADS="{}"
 phase_load() { PHASE_LOADS=$(jq -c --arg p "$1" --arg l "$(cut -d' ' -f1-3 /proc/loadavg)" '. + {($p): $l}' <<<"$PHASE_LOADS"); }
@@ -333,32 +331,6 @@ batch() { # batch ROUND NAME
   sleep "$SETTLE"   # asynchronous kernel teardown (net namespaces) of this batch
 }
 
-# ---------------------------------------------------------------------------------------------
-# Host memory in use (KiB), as bench/run.sh measures it: after `sync; echo 3 > drop_caches`,
-# median of 3 readings of USED = MemTotal - MemAvailable - free pages parked in per-CPU lists,
-# and RAW = MemTotal - MemAvailable.
-PAGE_KIB=$(( $(getconf PAGESIZE) / 1024 ))
-mem_used() {
-  local i
-  for i in 1 2 3; do
-    sync; echo 3 >/proc/sys/vm/drop_caches
-    awk -v pg="$PAGE_KIB" 'FNR == NR { if ($1 == "count:") p += $2; next }
-      /^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { print t - a - p * pg, t - a }' /proc/zoneinfo /proc/meminfo
-    sleep 0.2
-  done >"$DATA/mem.tmp"
-  echo "$(cut -d' ' -f1 "$DATA/mem.tmp" | median) $(cut -d' ' -f2 "$DATA/mem.tmp" | median)"
-}
-meminfo_json() { awk '{sub(":","",$1); printf "%s\"%s\":%s", (NR>1?",":"{"), $1, $2} END{print "}"}' /proc/meminfo; }
-settle_mem() { # memory in use once stable (< 1 MiB change over 1 s, at most ~8 s): "USED RAW"
-  local a ar b br end=$((SECONDS + 8))
-  read -r a ar < <(mem_used)
-  while :; do
-    sleep 1; read -r b br < <(mem_used)
-    [ $(( b > a ? b - a : a - b )) -lt 1024 ] || [ $SECONDS -ge $end ] && break
-    a=$b
-  done
-  echo "$b $br"
-}
 pmem() { # pmem PID -> JSON {rss, pss, anon} in KiB (smaps_rollup Rss/Pss, status RssAnon)
   local rss pss anon
   rss=$(awk '$1 == "Rss:" { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null)

@@ -9,6 +9,8 @@
 # non-zero only for usage errors or a host that cannot run the benchmark at all.
 # Method and metric definitions: bench/README.md.
 set -u -o pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
@@ -35,7 +37,6 @@ usage: sudo bench/run.sh [options]
 Binaries: \$RUNHCS, \$CRUN, \$RUNC (default: runhcs, crun, runc from PATH).
 EOF
 }
-die() { echo "bench: $*" >&2; exit 2; }
 
 QUICK=0 ONLY="" ROUNDS="" RUNS="" CONTAINERS="" RSS_RUNS=""
 ARGS=("$@")
@@ -64,7 +65,6 @@ if [ $QUICK = 1 ]; then
 else
   : "${ROUNDS:=3}" "${RUNS:=20}" "${CONTAINERS:=200}" "${RSS_RUNS:=20}"; WARMUP=3 SETTLE=1 DSETTLE=5
 fi
-want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 # ---------------------------------------------------------------------------------------------
 # One private mount namespace for the whole run, with the cgroup2 "unified" mount of a hybrid
@@ -92,7 +92,6 @@ for t in hyperfine jq "${BIN[@]}"; do command -v "$t" >/dev/null || die "$t not 
 for rt in "${RUNTIMES[@]}"; do BIN[$rt]=$(readlink -f "$(command -v "${BIN[$rt]}")"); done
 
 R() { local rt=$1; shift; "${BIN[$rt]}" --root "$BASE/state/$rt" "$@"; }
-log() { printf '%s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------------------------------------
 # Clean-up: every container of every runtime, leftover cgroups of ours, the state dirs.
@@ -157,7 +156,6 @@ mkbundle "$BASE/b-sleep" sleep 100000000
 BTRUE=$BASE/b-true BSLEEP=$BASE/b-sleep
 
 # ---------------------------------------------------------------------------------------------
-median() { sort -g | awk '{a[NR]=$1} END{ if(NR==0) print ""; else if(NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 order_for_round() { # round 1: runhcs crun runc; round 2 reversed; ...
   if [ $(( $1 % 2 )) = 1 ]; then echo "${RUNTIMES[@]}"; else echo "${RUNTIMES[2]} ${RUNTIMES[1]} ${RUNTIMES[0]}"; fi
 }
@@ -230,34 +228,6 @@ rss_op() {
   fi
 }
 
-# Host memory in use, KiB, after `sync; echo 3 > drop_caches`, median of 3 readings. Prints two
-# numbers: USED = MemTotal - MemAvailable - (free pages parked in per-CPU lists), and RAW =
-# MemTotal - MemAvailable. Free pages in the per-CPU lists ("count:" in /proc/zoneinfo) are not in
-# MemFree/MemAvailable; on this VM they swing between 0 and ~40 MB from one reading to the next,
-# which alone would be +-200 KiB per container for 200 containers.
-PAGE_KIB=$(( $(getconf PAGESIZE) / 1024 ))
-mem_used() {
-  local i
-  for i in 1 2 3; do
-    sync; echo 3 >/proc/sys/vm/drop_caches
-    awk -v pg="$PAGE_KIB" 'FNR == NR { if ($1 == "count:") p += $2; next }
-      /^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { print t - a - p * pg, t - a }' /proc/zoneinfo /proc/meminfo
-    sleep 0.2
-  done >"$DATA/mem.tmp"
-  echo "$(cut -d' ' -f1 "$DATA/mem.tmp" | median) $(cut -d' ' -f2 "$DATA/mem.tmp" | median)"
-}
-meminfo_json() { awk '{sub(":","",$1); printf "%s\"%s\":%s", (NR>1?",":"{"), $1, $2} END{print "}"}' /proc/meminfo; }
-# wait until memory in use is stable (< 1 MiB change over 1 s), at most ~8 s; prints "USED RAW"
-settle_mem() {
-  local a ar b br end=$((SECONDS + 8))
-  read -r a ar < <(mem_used)
-  while :; do
-    sleep 1; read -r b br < <(mem_used)
-    [ $(( b > a ? b - a : a - b )) -lt 1024 ] || [ $SECONDS -ge $end ] && break
-    a=$b
-  done
-  echo "$b $br"
-}
 
 # density ROUND RT: create+start CONTAINERS containers one after another, memory while all run.
 # Other processes on the host change MemAvailable too. An attempt is "noisy" if, after tear-down,

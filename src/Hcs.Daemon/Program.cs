@@ -4,7 +4,6 @@ using Hcs.Daemon.Api;
 using Hcs.Daemon.Compute;
 using Hcs.Daemon.Monitor;
 using Hcs.Daemon.Store;
-using Hcs.Linux.Cgroups;
 using Hcs.Linux.Containers;
 using Hcs.Schema.Hcs;
 
@@ -113,7 +112,7 @@ var info = new ServiceInfo
     Version = Version(),
     SupportedSchemaVersions = [new SchemaVersion { Major = 2, Minor = 1 }],
     IsolationKinds = ["Process"],
-    CgroupMode = CgroupDriver.Detect().Mode.ToString().ToLowerInvariant(),
+    CgroupMode = app.Services.GetRequiredService<ContainerEngine>().Cgroups.Mode.ToString().ToLowerInvariant(),
 };
 // a young-generation collection every 2 MiB allocated: hcsd's growth per container stays the
 // objects it keeps, not the garbage of requests (Hcs.Linux.Runtime.HeapKeeper says why)

@@ -10,10 +10,9 @@ using Hcs.Schema.Oci;
 namespace Hcs.Monitor;
 
 /// <summary>A container the monitor started: its init and the processes exec'd into it.</summary>
-internal sealed class MonitoredSystem(string id, string bundle, string? overlayTarget)
+internal sealed class MonitoredSystem(string id, string? overlayTarget)
 {
     public string Id { get; } = id;
-    public string Bundle { get; } = bundle;
     public string? OverlayTarget { get; } = overlayTarget;
     public MonitoredProcess? Init { get; set; }
     public Dictionary<int, MonitoredProcess> Processes { get; } = [];
@@ -171,7 +170,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
         Linux.PerfTrace.Mark("monitor create: begin");
         var spec = ContainerEngine.LoadSpec(r.Bundle, out var bytes);
         var root = Path.GetFullPath(Path.Combine(r.Bundle, spec.Root?.Path ?? "rootfs"));
-        var system = new MonitoredSystem(r.Id, r.Bundle, r.Overlay is null ? null : root);
+        var system = new MonitoredSystem(r.Id, r.Overlay is null ? null : root);
         lock (_gate)
         {
             if (!_systems.TryAdd(r.Id, system))

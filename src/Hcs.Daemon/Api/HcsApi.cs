@@ -59,24 +59,18 @@ public static class HcsApi
             return Json(200, w => HcsWriter.Write(w, cs.PropertiesOf(s, query)));
         });
 
-        v2.MapPost("/compute-systems/{id}/start", async (string id, HttpRequest req, ComputeService cs, CancellationToken ct) =>
+        // start, pause and resume: no body, the new properties back
+        foreach (var (action, run) in new (string, Func<ComputeService, string, CancellationToken, Task>)[]
+                 { ("start", (cs, id, ct) => cs.StartAsync(id, ct)), ("pause", (cs, id, ct) => cs.PauseAsync(id, ct)),
+                   ("resume", (cs, id, ct) => cs.ResumeAsync(id, ct)) })
         {
-            await NoBody(req, ct);
-            await cs.StartAsync(id, ct);
-            return Json(200, w => HcsWriter.Write(w, cs.PropertiesOf(cs.Find(id), [])));
-        });
-        v2.MapPost("/compute-systems/{id}/pause", async (string id, HttpRequest req, ComputeService cs, CancellationToken ct) =>
-        {
-            await NoBody(req, ct);
-            await cs.PauseAsync(id, ct);
-            return Json(200, w => HcsWriter.Write(w, cs.PropertiesOf(cs.Find(id), [])));
-        });
-        v2.MapPost("/compute-systems/{id}/resume", async (string id, HttpRequest req, ComputeService cs, CancellationToken ct) =>
-        {
-            await NoBody(req, ct);
-            await cs.ResumeAsync(id, ct);
-            return Json(200, w => HcsWriter.Write(w, cs.PropertiesOf(cs.Find(id), [])));
-        });
+            v2.MapPost($"/compute-systems/{{id}}/{action}", async (string id, HttpRequest req, ComputeService cs, CancellationToken ct) =>
+            {
+                await NoBody(req, ct);
+                await run(cs, id, ct);
+                return Json(200, w => HcsWriter.Write(w, cs.PropertiesOf(cs.Find(id), [])));
+            });
+        }
         v2.MapPost("/compute-systems/{id}/shutdown", async (string id, HttpRequest req, ComputeService cs, CancellationToken ct) =>
         {
             await NoBody(req, ct);

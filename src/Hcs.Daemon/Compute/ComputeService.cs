@@ -1,4 +1,3 @@
-using System.Text;
 using Hcs.Daemon.Store;
 using Hcs.Linux.Containers;
 using Hcs.Linux.Documents;
@@ -7,7 +6,6 @@ using Hcs.Schema;
 using Hcs.Schema.Hcs;
 using Hcs.Schema.Monitor;
 using Hcs.Schema.Oci;
-using HcsDoc = Hcs.Schema.Hcs.ComputeSystem;
 
 namespace Hcs.Daemon.Compute;
 
@@ -325,11 +323,11 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         });
     }
 
-    public async Task OnMonitorEventAsync(MonitorEvent ev)
+    public Task OnMonitorEventAsync(MonitorEvent ev)
     {
         SystemEntry? s;
         lock (_gate) _systems.TryGetValue(ev.Id, out s);
-        if (s is null) return;
+        if (s is null) return Task.CompletedTask;
         if (ev.Init)
         {
             // processes exec'd into it die with it: their exits arrive as their own events
@@ -337,7 +335,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             if (s.Processes.TryGetValue(ev.Pid, out _)) OnProcessExited(s, ev.Pid, ev.ExitCode);
         }
         else OnProcessExited(s, ev.Pid, ev.ExitCode);
-        await Task.CompletedTask;
+        return Task.CompletedTask;
     }
 
     // ---- processes ---------------------------------------------------------------------
@@ -638,6 +636,4 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         if (row.State == SystemStates.Stopped) entry.Exited.TrySetResult();
         return entry;
     }
-
-    internal static string Utf8(byte[] b) => Encoding.UTF8.GetString(b);
 }
