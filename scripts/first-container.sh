@@ -1,9 +1,14 @@
 #!/bin/sh
-# Makes a busybox root filesystem from Debian's busybox-static, starts hcsd, and runs a first
-# container through it with the hcs CLI (and one with runhcs, the OCI runtime, from a bundle).
+# Makes a busybox image from Debian's busybox-static (no registry needed) and imports it into
+# hcsd's image store, then runs a first container from it with the hcs CLI, and one with runhcs,
+# the OCI runtime, from a bundle.
 set -eu
+HERE="$(dirname "$0")"
 BUNDLE="${1:-/var/lib/hcs/bundles/busybox}"
-"$(dirname "$0")/make-bundle.sh" "$BUNDLE" sh -c 'echo "hello from a runhcs container: hostname $(hostname), pid $$"'
+"$HERE/make-bundle.sh" "$BUNDLE" sh -c 'echo "hello from a runhcs container: hostname $(hostname), pid $$"'
 runhcs run --bundle "$BUNDLE" "first-$$"
-"$(dirname "$0")/start-hcsd.sh"
-hcs run --rm --rootfs "$BUNDLE/rootfs" sh -c 'echo "hello from an hcs container: hostname $(hostname), pid $$"'
+"$HERE/start-hcsd.sh"
+IMAGE=/var/lib/hcs/busybox-image.tar
+"$HERE/busybox-image.sh" "$IMAGE"
+hcs image import "$IMAGE" --reference busybox
+hcs run --rm busybox sh -c 'echo "hello from an hcs container: hostname $(hostname), pid $$"'

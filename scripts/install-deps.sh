@@ -10,6 +10,8 @@ PACKAGES="
   busybox-static iproute2 nftables
   containernetworking-plugins
   hyperfine jq procps psmisc util-linux curl
+  umoci skopeo docker-registry
+  apache2-utils
   uidmap
 "
 

@@ -6,6 +6,9 @@
 //   hcs-bench density   --socket S --rootfs DIR --scratch DIR --prefix P [--count N] [--pause] --out F
 //   hcs-bench events    --socket S --rootfs DIR --scratch DIR --prefix P [--count N] [--warmup N] --out F
 //   hcs-bench cleanup   --socket S [--prefix P] [--scratch DIR]
+//   hcs-bench layer-import --root DIR --file F --out F      (bench/layers.sh; LayerBench.cs)
+//   hcs-bench mount-layers --root DIR --layers N --out F    (bench/mount.sh; MountBench.cs)
+//   hcs-bench pull --root DIR --ref R [--insecure] --out F  (bench/pull.sh; PullBench.cs)
 using System.Diagnostics;
 using System.Text.Json;
 using Hcs.Bench;
@@ -17,6 +20,9 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
     Console.Error.WriteLine("usage: hcs-bench lifecycle|density|events|cleanup --socket S --prefix P [--rootfs DIR --scratch DIR] [--out FILE] ...");
     return 2;
 }
+if (args[0] == "layer-import") return await LayerBench.RunAsync(args); // its own options: a store root, not an hcsd
+if (args[0] == "mount-layers") return await MountBench.RunAsync(args); // bench/mount.sh; MountBench.cs
+if (args[0] == "pull") return await PullBench.RunAsync(args); // bench/pull.sh; PullBench.cs
 Options o;
 try
 {

@@ -18,8 +18,16 @@ internal static class ArgumentShape
     {
         var (i, unknown) = SkipOptions(args, 0, root, root, stopAtArgument: true);
         if (unknown is not null || i >= args.Length) return (args, unknown);
-        var command = root.Subcommands.FirstOrDefault(c => c.Name == args[i] || c.Aliases.Contains(args[i]));
+        var command = Subcommand(root, args[i]);
         if (command is null) return (args, null);
+        // a group (hcs image pull ...): its options, then the subcommand's
+        while (command.Subcommands.Count > 0)
+        {
+            var (next, unknownInGroup) = SkipOptions(args, i + 1, command, root, stopAtArgument: true);
+            if (unknownInGroup is not null) return (args, unknownInGroup);
+            if (next >= args.Length || Subcommand(command, args[next]) is not { } sub) return (args, null);
+            (i, command) = (next, sub);
+        }
         bool hasCommandLine = commandsWithCommandLine.Contains(command.Name);
         var (first, unknownInCommand) = SkipOptions(args, i + 1, command, root, stopAtArgument: hasCommandLine);
         if (unknownInCommand is not null) return (args, unknownInCommand);
@@ -63,6 +71,9 @@ internal static class ArgumentShape
         }
         return (i, null);
     }
+
+    private static Command? Subcommand(Command parent, string token) =>
+        parent.Subcommands.FirstOrDefault(c => c.Name == token || c.Aliases.Contains(token));
 
     private static Option? Find(string token, Command command, RootCommand root)
     {

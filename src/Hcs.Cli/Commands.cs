@@ -49,6 +49,8 @@ internal static class Commands
             LogsCommand(),
             EventsCommand(),
             VersionCommand(),
+            Images.Build(Guard),
+            Images.Commit(Guard),
         };
         // `hcs` alone: the help, as docker does
         root.SetAction(_ =>

@@ -36,6 +36,32 @@ public sealed class ContainerFlags
     public bool Interactive { get; init; }
     /// <summary>The local terminal's size for -t: [rows, columns].</summary>
     public (ushort Rows, ushort Columns)? ConsoleSize { get; init; }
+    /// <summary>The image's Env, the base that -e adds to (docker's order).</summary>
+    public IReadOnlyList<string> ImageEnv { get; init; } = [];
+    /// <summary>Where -u NAME is looked up: the image's layer directories, top-most first.</summary>
+    public IReadOnlyList<string> ImageLayers { get; init; } = [];
+
+    /// <summary>
+    /// docker's defaults from an image config: the command is Entrypoint + (the given arguments,
+    /// or Cmd); Env is the base the -e flags add to; WorkingDir and User apply unless -w/-u.
+    /// </summary>
+    public ContainerFlags WithImageDefaults(Hcs.Schema.Images.ImageDefaults config, IReadOnlyList<string> layerPathsLowestFirst)
+    {
+        var command = new List<string>(config.Entrypoint ?? []);
+        command.AddRange(Command.Count > 0 ? Command : config.Cmd ?? []);
+        if (command.Count == 0)
+            throw new UsageException($"{Image}: the image names no command (no Entrypoint or Cmd): give one");
+        return new ContainerFlags
+        {
+            Name = Name, Rootfs = Rootfs, Image = Image, Command = command, Env = Env,
+            WorkingDirectory = WorkingDirectory ?? (config.WorkingDir is { Length: > 0 } w ? w : null),
+            User = User ?? (config.User is { Length: > 0 } u ? u : null),
+            Volumes = Volumes, Memory = Memory, Cpus = Cpus, PidsLimit = PidsLimit, Hostname = Hostname, Tty = Tty,
+            Interactive = Interactive, ConsoleSize = ConsoleSize,
+            ImageEnv = config.Env ?? [],
+            ImageLayers = [.. layerPathsLowestFirst.Reverse()],
+        };
+    }
 
     /// <summary>Splits the positional arguments: with --rootfs they are all the command;
     /// otherwise the first is the image reference.</summary>
@@ -47,8 +73,8 @@ public sealed class ContainerFlags
     }
 
     /// <summary>The document for container <paramref name="id"/>; <paramref name="scratch"/> is the
-    /// writable layer's directory.</summary>
-    public ComputeSystem ToDocument(string id, string scratch, Func<string, string?>? readEnv = null)
+    /// writable layer's directory (null for an image: hcsd then makes and removes one).</summary>
+    public ComputeSystem ToDocument(string id, string? scratch, Func<string, string?>? readEnv = null)
     {
         readEnv ??= Environment.GetEnvironmentVariable;
         var storage = new Storage { Path = scratch };
@@ -72,10 +98,10 @@ public sealed class ContainerFlags
                 Process = new Oci.Process
                 {
                     Args = [.. Command],
-                    Env = BuildEnv(Env, Hostname ?? DefaultHostname(id), Tty, readEnv),
+                    Env = BuildEnv(Env, Hostname ?? DefaultHostname(id), Tty, readEnv, ImageEnv),
                     Cwd = WorkingDirectory ?? "/",
                     Terminal = Tty,
-                    User = User is null ? new Oci.User() : ResolveUser(User, Rootfs),
+                    User = User is null ? new Oci.User() : ResolveUser(User, Rootfs is null ? ImageLayers : [Rootfs]),
                     ConsoleSize = Tty && ConsoleSize is { } size ? new Oci.Box { Height = size.Rows, Width = size.Columns } : null,
                 },
             };
@@ -98,12 +124,21 @@ public sealed class ContainerFlags
     /// <summary>The hostname the daemon gives a container without --hostname (docs 0003).</summary>
     public static string DefaultHostname(string id) => id.Length > 12 ? id[..12] : id;
 
-    /// <summary>docker's environment: PATH unless given, HOSTNAME, TERM with a terminal, then -e
-    /// in order (later wins). "-e NAME" alone takes NAME from the caller's environment.</summary>
-    public static List<string> BuildEnv(IReadOnlyList<string> flags, string hostname, bool tty, Func<string, string?> readEnv)
+    /// <summary>docker's environment: PATH unless given, HOSTNAME, TERM with a terminal, the
+    /// image's Env, then -e in order (later wins). "-e NAME" alone takes NAME from the caller's
+    /// environment.</summary>
+    public static List<string> BuildEnv(IReadOnlyList<string> flags, string hostname, bool tty, Func<string, string?> readEnv,
+                                        IReadOnlyList<string>? imageEnv = null)
     {
         var env = new List<(string Key, string Value)> { ("PATH", DefaultPath), ("HOSTNAME", hostname) };
         if (tty) env.Add(("TERM", "xterm"));
+        foreach (var e in imageEnv ?? [])
+        {
+            int eq = e.IndexOf('=');
+            if (eq <= 0) continue; // an image's malformed entry: docker skips it too
+            env.RemoveAll(x => x.Key == e[..eq]);
+            env.Add((e[..eq], e[(eq + 1)..]));
+        }
         foreach (var e in flags)
         {
             int eq = e.IndexOf('=');
@@ -185,9 +220,18 @@ public sealed class ContainerFlags
         return new ContainerProcessor { Maximum = Math.Clamp(maximum, 1, 10000) };
     }
 
-    /// <summary>-u uid[:gid] or name[:group]; names are looked up in the rootfs's /etc/passwd and
-    /// /etc/group (the daemon takes numbers for the init's OCI process).</summary>
-    public static Oci.User ResolveUser(string text, string? rootfs)
+    /// <summary>-u uid[:gid] or name[:group]; names are looked up in the root's /etc/passwd and
+    /// /etc/group: the first of <paramref name="roots"/> (a rootfs, or an image's layers top-most
+    /// first) that has the file (the daemon takes numbers for the init's OCI process).</summary>
+    public static Oci.User ResolveUser(string text, IReadOnlyList<string> roots)
+    {
+        string? Has(string file) => roots.FirstOrDefault(r => File.Exists(Path.Combine(r, file)));
+        var passwdRoot = Has("etc/passwd");
+        var groupRoot = Has("etc/group");
+        return ResolveUser(text, passwdRoot, groupRoot);
+    }
+
+    private static Oci.User ResolveUser(string text, string? rootfs, string? groupRootfs)
     {
         var (userPart, groupPart) = text.IndexOf(':') is var c and >= 0 ? (text[..c], text[(c + 1)..]) : (text, null);
         if (userPart.Length == 0) throw new UsageException($"-u {text}: no user");
@@ -210,7 +254,7 @@ public sealed class ContainerFlags
         {
             if (!uint.TryParse(groupPart, NumberStyles.None, CultureInfo.InvariantCulture, out gid))
             {
-                var row = (rootfs is null ? null : FindEntry(rootfs, "etc/group", 0, groupPart))
+                var row = (groupRootfs is null ? null : FindEntry(groupRootfs, "etc/group", 0, groupPart))
                           ?? throw new UsageException($"-u {text}: no group '{groupPart}' in the container's /etc/group");
                 if (row.Length < 3 || !uint.TryParse(row[2], out gid))
                     throw new UsageException($"-u {text}: malformed /etc/group entry for '{groupPart}'");

@@ -52,9 +52,9 @@ internal static class Containers
             }
 
             // Attach before start when hcsd has the init waiting already (it creates it as
-            // runc create does): then nothing it writes or reads can come before us.
-            var created = await system.GetPropertiesAsync([], ct);
-            var init = created.InitProcessId != 0 ? await TryAttachAsync(system, created.InitProcessId, ct) : null;
+            // runc create does, and says its pid in the create's answer): then nothing it writes
+            // or reads can come before us.
+            var init = system.InitProcessId != 0 ? await TryAttachAsync(system, system.InitProcessId, ct) : null;
             Trace.Mark("attached");
             try
             {
@@ -157,7 +157,15 @@ internal static class Containers
     /// refuses the document.</summary>
     private static async Task<ComputeSystem> CreateAsync(HostComputeService hcs, string id, ContainerFlags flags, CancellationToken ct)
     {
-        var scratch = Scratch.Create(id);
+        if (flags.Image is { } reference)
+        {
+            var image = await ImageFor(hcs, reference, ct);
+            flags = flags.WithImageDefaults(image.Config, image.LayerPaths);
+            Trace.Mark("image resolved");
+        }
+        // a container of an image gets its scratch from hcsd (removed with it); a --rootfs one
+        // names a directory of ours
+        var scratch = flags.Image is null ? Scratch.Create(id) : null;
         try
         {
             Document document = flags.ToDocument(id, scratch);
@@ -165,8 +173,23 @@ internal static class Containers
         }
         catch
         {
-            Scratch.Remove(id);
+            if (scratch is not null) Scratch.Remove(id);
             throw;
+        }
+    }
+
+    /// <summary>The image from the store; pulled first when the store does not have it, as
+    /// docker run does.</summary>
+    private static async Task<Hcs.Schema.Images.ImageDetails> ImageFor(HostComputeService hcs, string reference, CancellationToken ct)
+    {
+        try
+        {
+            return await hcs.Images.InspectAsync(reference, ct);
+        }
+        catch (HcsException e) when (e.Error.Name == HcsError.ImageNotFound.Name)
+        {
+            Output.Error($"Unable to find image '{reference}' locally");
+            return await Images.PullWithProgress(hcs, reference, null, null, ct);
         }
     }
 
@@ -256,8 +279,9 @@ internal sealed class CommandNotRunnable(string message, int exitCode) : Excepti
 
 /// <summary>
 /// Scratch (writable layer) directories hcs makes for the containers it creates from a rootfs
-/// or an image: $HCS_SCRATCH_ROOT/ID, default /var/lib/hcs/scratch/ID. `rm` and `run --rm`
+/// (--rootfs): $HCS_SCRATCH_ROOT/ID, default /var/lib/hcs/scratch/ID. `rm` and `run --rm`
 /// remove them; hcsd never does (the document names the directory, the daemon does not own it).
+/// A container of an image names no scratch: hcsd makes one and removes it with the container.
 /// </summary>
 internal static class Scratch
 {

@@ -48,3 +48,35 @@ internal static class LiveStats
         return 0;
     }
 }
+
+/// <summary>A bar per layer while an image is pulled or imported (stderr is a terminal).</summary>
+internal static class ProgressBars
+{
+    public static async Task<T> RunAsync<T>(Func<IProgress<Hcs.Schema.Images.ImageProgress>, Task<T>> work)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        return await console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn())
+            .StartAsync(ctx => work(new Bars(ctx)));
+    }
+
+    private sealed class Bars(ProgressContext ctx) : IProgress<Hcs.Schema.Images.ImageProgress>
+    {
+        private readonly Dictionary<string, ProgressTask> _tasks = [];
+
+        public void Report(Hcs.Schema.Images.ImageProgress p)
+        {
+            if (p.Layer is not { } layer) return;
+            lock (_tasks)
+            {
+                if (!_tasks.TryGetValue(layer, out var task))
+                    _tasks[layer] = task = ctx.AddTask(Images.ShortId(layer), maxValue: Math.Max(p.Total, 1));
+                if (p.Total > 0) task.MaxValue = p.Total;
+                task.Description = $"{Images.ShortId(layer)} {p.Status}";
+                if (p.Status is "Done" or "AlreadyExists") task.Value = task.MaxValue;
+                else task.Value = Math.Min(p.Current, task.MaxValue);
+            }
+        }
+    }
+}

@@ -14,14 +14,19 @@ public sealed class ComputeSystem : IAsyncDisposable
     private readonly string _path; // v2/compute-systems/{id}
     private int _disposed;
 
-    internal ComputeSystem(HcsConnection connection, string id)
+    internal ComputeSystem(HcsConnection connection, string id, uint initProcessId = 0)
     {
         _connection = connection;
         Id = id;
+        InitProcessId = initProcessId;
         _path = "v2/compute-systems/" + Uri.EscapeDataString(id);
     }
 
     public string Id { get; }
+
+    /// <summary>The init's process id as hcsd answered the create (0 when this handle was opened,
+    /// or the system has no init yet): attachable right away, without asking for the properties.</summary>
+    public uint InitProcessId { get; }
 
     public Task StartAsync(CancellationToken ct = default) => Post("/start", null, ct);
 
@@ -98,8 +103,10 @@ public sealed class ComputeSystem : IAsyncDisposable
         var process = new ComputeProcess(_connection, _path, processId);
         try
         {
-            await process.GetStatusAsync(ct).ConfigureAwait(false);
+            // attaching says the same as the status would when there is no such process (the
+            // refusal is explained with it): one round trip, not two
             if (attach) await process.AttachAsync(ct).ConfigureAwait(false);
+            else await process.GetStatusAsync(ct).ConfigureAwait(false);
         }
         catch
         {
@@ -107,6 +114,17 @@ public sealed class ComputeSystem : IAsyncDisposable
             throw;
         }
         return process;
+    }
+
+    /// <summary>Stores the container's changes (its scratch) as a new layer on top of its image,
+    /// and names the result <paramref name="reference"/> (docker commit).</summary>
+    public async Task<Schema.Images.ImageDetails> CommitAsync(string reference, string? author = null, string? comment = null,
+                                                              CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(reference);
+        var request = Schema.Images.ImageJson.ToUtf8(new Schema.Images.CommitRequest { Reference = reference, Author = author, Comment = comment });
+        var body = await _connection.SendAsync(HttpMethod.Post, _path + "/commit", request, ct).ConfigureAwait(false);
+        return Responses.Read(_connection, body, b => Schema.Images.ImageJson.Read<Schema.Images.ImageDetails>(b.Span), ct);
     }
 
     /// <summary>Removes the system; refused (HCS_E_INVALID_STATE) while it runs unless <paramref name="force"/>.</summary>

@@ -80,9 +80,10 @@ internal sealed class HcsConnection : IDisposable
 
     /// <summary>Sends a request whose answer is a stream (events, logs): returns once the headers
     /// of a 2xx answer are in; the caller owns (and disposes) the response.</summary>
-    public async Task<HttpResponseMessage> SendStreamingAsync(HttpMethod method, string path, CancellationToken ct)
+    public async Task<HttpResponseMessage> SendStreamingAsync(HttpMethod method, string path, CancellationToken ct, HttpContent? content = null)
     {
         using var request = Request(method, path, null);
+        request.Content = content;
         HttpResponseMessage? response = null;
         try
         {

@@ -27,7 +27,11 @@ public sealed class HostComputeService : IAsyncDisposable, IDisposable
     public HostComputeService(string? socketPath = null)
     {
         _connection = new HcsConnection(socketPath ?? DefaultSocketPath);
+        Images = new ImageStoreClient(_connection);
     }
+
+    /// <summary>The image and layer store: pull, import, export, list, inspect, remove, prune.</summary>
+    public ImageStoreClient Images { get; }
 
     /// <summary>The Unix socket this client talks to.</summary>
     public string SocketPath => _connection.SocketPath;
@@ -44,8 +48,9 @@ public sealed class HostComputeService : IAsyncDisposable, IDisposable
         ArgumentException.ThrowIfNullOrEmpty(id);
         ArgumentNullException.ThrowIfNull(document);
         var body = HcsWriter.ToUtf8(w => HcsWriter.Write(w, new CreateComputeSystemRequest { Id = id, Document = document }));
-        await _connection.SendAsync(HttpMethod.Post, "v2/compute-systems", body, ct).ConfigureAwait(false);
-        return new ComputeSystem(_connection, id);
+        var answer = await _connection.SendAsync(HttpMethod.Post, "v2/compute-systems", body, ct).ConfigureAwait(false);
+        var summary = Responses.Read(_connection, answer, HcsReader.ReadSummary, ct);
+        return new ComputeSystem(_connection, id, summary.InitProcessId);
     }
 
     /// <summary>A handle to an existing compute system; HCS_E_SYSTEM_NOT_FOUND if there is none.</summary>

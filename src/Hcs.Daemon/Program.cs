@@ -23,6 +23,7 @@ try
             case "--state-dir": options.StateDir = Value(args, ref i)!; break;
             case "--monitor": options.MonitorBinary = Value(args, ref i)!; break;
             case "--pause": options.PauseBinary = Value(args, ref i)!; break;
+            case "--insecure-registry": options.InsecureRegistries.Add(Value(args, ref i)!); break;
             case "--version": Console.WriteLine($"hcsd {Version()}"); return 0;
             case "--help" or "-h":
                 Console.WriteLine("""
@@ -33,6 +34,10 @@ try
                       --state-dir DIR   the store and logs (default /var/lib/hcs)
                       --monitor PATH    the hcs-monitor binary (default: next to hcsd, else /usr/local/bin)
                       --pause PATH      the pause init (default /usr/local/lib/hcs/hcs-pause)
+                      --insecure-registry HOST[:PORT]
+                                        pull from this registry over plain HTTP (repeatable;
+                                        localhost and 127.0.0.1 always may)
+                    Images and layers are kept under STATE-DIR/images.
                     """);
                 return 0;
             default: throw new ArgumentException($"unknown argument \"{args[i]}\" (try --help)");
@@ -82,6 +87,7 @@ builder.Services.AddSingleton<IReadOnlyDictionary<string, IIsolationBackend>>(sp
     var process = new ProcessBackend(sp.GetRequiredService<MonitorClient>(), sp.GetRequiredService<ContainerEngine>());
     return new Dictionary<string, IIsolationBackend> { [process.Kind] = process };
 });
+builder.Services.AddSingleton<Hcs.Daemon.Images.ImageService>();
 builder.Services.AddSingleton<ComputeService>();
 
 var app = builder.Build();
@@ -124,6 +130,7 @@ app.Use(async (ctx, next) =>
 });
 app.UseWebSockets();
 HcsApi.Map(app, info);
+ImageRoutes.Map(app);
 app.MapFallback(ctx => HcsApi.WriteError(ctx, HcsError.NotFound, $"no route {ctx.Request.Method} {ctx.Request.Path}"));
 app.UseStatusCodePages(ctx => ctx.HttpContext.Response.ContentLength is null or 0 && !ctx.HttpContext.Response.HasStarted
     ? HcsApi.WriteError(ctx.HttpContext, ctx.HttpContext.Response.StatusCode == 405 ? HcsError.NotFound : HcsError.InvalidJson,

@@ -160,7 +160,7 @@ public static class HcsApi
         }
     }
 
-    private static async Task<byte[]> Body(HttpRequest req, CancellationToken ct)
+    internal static async Task<byte[]> Body(HttpRequest req, CancellationToken ct)
     {
         // as docker's API: JSON or nothing said; a form or text body is a client mistake
         if (req.ContentType is { Length: > 0 } type &&
@@ -193,7 +193,7 @@ public static class HcsApi
         return set;
     }
 
-    private static bool BoolQuery(HttpRequest req, string name)
+    internal static bool BoolQuery(HttpRequest req, string name)
     {
         var v = req.Query[name].ToString();
         return v.Length == 0 ? false : v is "true" or "1" ? true : v is "false" or "0" ? false

@@ -20,6 +20,13 @@ public sealed class DaemonOptions
     public string SystemsDir => Path.Combine(RunDir, "systems");
     public string EngineRoot => Path.Combine(RunDir, "engine");
     public string LogsDir => Path.Combine(StateDir, "logs");
+    /// <summary>The layer and image store (docs/design/0006).</summary>
+    public string ImagesDir => Path.Combine(StateDir, "images");
+    /// <summary>Scratch directories hcsd makes for containers of an image that name none (not
+    /// "scratch/": that is where the hcs CLI keeps the scratches it names itself).</summary>
+    public string ScratchDir => Path.Combine(StateDir, "containers");
+    /// <summary>Registries reached over plain HTTP (besides localhost), as host[:port].</summary>
+    public List<string> InsecureRegistries { get; } = [];
 }
 
 /// <summary>
@@ -28,7 +35,8 @@ public sealed class DaemonOptions
 /// store is written before the change is reported, so a restarted daemon tells the same story.
 /// </summary>
 public sealed class ComputeService(DaemonOptions options, SystemStore store, EventHub events,
-                                   IReadOnlyDictionary<string, IIsolationBackend> backends, ILogger<ComputeService> log)
+                                   IReadOnlyDictionary<string, IIsolationBackend> backends, Images.ImageService images,
+                                   ILogger<ComputeService> log)
 {
     private readonly Dictionary<string, SystemEntry> _systems = [];
     private readonly Lock _gate = new();
@@ -65,8 +73,10 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
 
         PerfTrace.Mark("hcsd create: begin");
         var bundle = Path.Combine(options.SystemsDir, id!);
+        // an image: planned as its layer directories, over the document's scratch or one of hcsd's
+        var (planned, imageChain) = WithImageLayers(id!, doc);
         ContainerPlan plan;
-        try { plan = ContainerSpecBuilder.Plan(id!, doc, new ContainerLayout(bundle, Path.Combine(bundle, "rootfs"))); }
+        try { plan = ContainerSpecBuilder.Plan(id!, planned, new ContainerLayout(bundle, Path.Combine(bundle, "rootfs"))); }
         catch (DocumentException e) { throw HcsException.From(e); }
         var spec = plan.Spec;
         var rootfs = plan.Rootfs;
@@ -97,6 +107,8 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         }
         try
         {
+            // the image's layers are held for this system until it is deleted (prune keeps them)
+            if (imageChain is not null) images.Lease(entry.Id, imageChain);
             Directory.CreateDirectory(bundle);
             File.WriteAllBytes(Path.Combine(bundle, "config.json"), specBytes);
             if (File.Exists(entry.LogPath)) File.Delete(entry.LogPath);
@@ -121,6 +133,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         {
             try { await backend.DeleteAsync(entry.Id, bundle, force: true, CancellationToken.None); } catch (Exception) { }
             RemoveBundle(bundle);
+            ForgetStorage(entry.Id);
             try { File.Delete(entry.LogPath!); } catch (IOException) { }
             store.Delete(entry.Id);
             lock (_gate) _systems.Remove(entry.Id);
@@ -136,6 +149,60 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
     public static bool IsValidId(string id) =>
         id.Length is > 0 and <= 128 && id[0] is not ('.' or '-') &&
         id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.');
+
+    /// <summary>
+    /// Storage.Image → the same document with Storage.Layers = the image's layer directories
+    /// (lowest first), and Storage.Path = hcsd's scratch for the system when the document names
+    /// none; plus the chain IDs to lease. Other documents come back as they are.
+    /// </summary>
+    private (ComputeSystem Planned, IReadOnlyList<string>? Chain) WithImageLayers(string id, ComputeSystem doc)
+    {
+        if (doc.Container?.Storage is not { Image: { } reference } storage) return (doc, null);
+        const string at = "$.Document.Container.Storage";
+        if (storage.Layers is { Count: > 0 })
+            throw new HcsException(HcsError.InvalidJson, "an image and layers: give one or the other", at + ".Image");
+        var image = images.Resolve(reference, at + ".Image");
+        // a copy: the stored document keeps the image reference as the caller wrote it
+        var planned = HcsReader.ReadComputeSystem(HcsWriter.ToUtf8(w => HcsWriter.Write(w, doc)), strict: false);
+        var s = planned.Container!.Storage!;
+        s.Image = null;
+        s.Layers = [.. image.LayerPaths.Select(p => new Layer { Path = p })];
+        if (s.Path is null)
+        {
+            Directory.CreateDirectory(options.ScratchDir);
+            s.Path = ScratchOf(id);
+        }
+        return (planned, image.ChainIds);
+    }
+
+    private string ScratchOf(string id) => Path.Combine(options.ScratchDir, id);
+
+    /// <summary>
+    /// docker commit: the system's changes (its overlay upper directory) as a new image over the
+    /// image it was created from. Works on a running system too (as docker's default, without
+    /// pausing: a file being written may be caught half way; pause first to avoid that).
+    /// </summary>
+    public async Task<Hcs.Schema.Images.ImageDetails> CommitAsync(string id, Hcs.Schema.Images.CommitRequest request, CancellationToken ct)
+    {
+        var s = Find(id);
+        if (s.Document.Container?.Storage is not { Image: { } image } storage)
+            throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" was not created from an image (Storage.Image): there is nothing to commit onto");
+        var upper = Path.Combine(storage.Path ?? ScratchOf(id), "upper");
+        if (!Directory.Exists(upper))
+            throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" has no scratch to commit ({upper} is gone)");
+        return await images.CommitAsync(images.BaseOf(id, image), upper, request, ct);
+    }
+
+    /// <summary>What a system held in the image store: its lease on layers, and the scratch hcsd
+    /// made for it (never a scratch the document named: that belongs to the caller).</summary>
+    private void ForgetStorage(string id)
+    {
+        try { images.Release(id); }
+        catch (Exception e) { log.LogError("{Id}: releasing its layers: {Message}", id, e.Message); }
+        var scratch = ScratchOf(id);
+        try { if (Directory.Exists(scratch)) Directory.Delete(scratch, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.LogError("{Id}: removing {Scratch}: {Message}", id, scratch, e.Message); }
+    }
 
     private static void RemoveBundle(string bundle)
     {
@@ -272,6 +339,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             }
             PerfTrace.Mark("hcsd delete: monitor answered");
             RemoveBundle(s.Bundle);
+            ForgetStorage(id);
             if (s.LogPath is not null) File.Delete(s.LogPath);
             store.Delete(id);
             PerfTrace.Mark("hcsd delete: done");
@@ -541,6 +609,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
                 log.LogWarning(row.State == SystemStates.Creating ? "undoing the interrupted create of {Id}" : "finishing the interrupted delete of {Id}", row.Id);
                 try { await backend.DeleteAsync(row.Id, row.Bundle, force: true, ct); } catch (Exception e) { log.LogError("{Id}: {Message}", row.Id, e.Message); }
                 RemoveBundle(row.Bundle);
+                ForgetStorage(row.Id);
                 if (row.LogPath is not null) File.Delete(row.LogPath);
                 store.Delete(row.Id);
                 lock (_gate) _systems.Remove(row.Id);
@@ -620,6 +689,17 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
                 try { await backend.DeleteAsync(Path.GetFileName(dir), dir, force: true, ct); } catch (Exception) { }
                 RemoveBundle(dir);
             }
+        }
+        // leases and scratches of systems that no longer exist (a daemon killed between the
+        // monitor's delete and its own bookkeeping)
+        var owners = images.LeaseOwners().ToHashSet();
+        if (Directory.Exists(options.ScratchDir))
+            foreach (var dir in Directory.GetDirectories(options.ScratchDir)) owners.Add(Path.GetFileName(dir));
+        foreach (var owner in owners)
+        {
+            bool known;
+            lock (_gate) known = _systems.ContainsKey(owner);
+            if (!known) ForgetStorage(owner);
         }
     }
 

@@ -29,13 +29,18 @@ public sealed record HcsError(string Name, uint HResult, int HttpStatus)
     /// <summary>Not an HCS name: the process could not be started (missing or non-executable
     /// program, bad working directory, unknown user); the message says which, as runc words it.</summary>
     public static readonly HcsError ProcessStartFailed = new("HCS_E_PROCESS_START_FAILED", 0x80004005, 400);
+    /// <summary>Not HCS names (HCS has no image store): no image or layer by that reference or
+    /// ID, and a registry that failed or sent something that does not verify.</summary>
+    public static readonly HcsError ImageNotFound = new("HCS_E_IMAGE_NOT_FOUND", 0x80070002, 404);
+    public static readonly HcsError LayerNotFound = new("HCS_E_LAYER_NOT_FOUND", 0x80070003, 404);
+    public static readonly HcsError RegistryError = new("HCS_E_REGISTRY_ERROR", 0x80072EFD, 502);
 
     public static readonly IReadOnlyList<HcsError> All =
     [
         InvalidJson, InvalidState, SystemNotFound, SystemAlreadyExists, SystemAlreadyStopped, OperationTimeout,
         AccessDenied, ProcessAlreadyStopped, ProcessInfoNotAvailable, UnsupportedProtocolVersion, ServiceNotAvailable,
         TerminatedDuringStart, UnexpectedExit, ConnectionClosed, ProtocolError, InvalidLayer, NotFound, Internal,
-        ProcessStartFailed,
+        ProcessStartFailed, ImageNotFound, LayerNotFound, RegistryError,
     ];
 
     public static HcsError? ByName(string name)

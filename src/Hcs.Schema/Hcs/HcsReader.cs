@@ -41,6 +41,8 @@ public sealed class HcsReader(JsonMapper m, bool strict)
     public static Notification ReadNotification(ReadOnlyMemory<byte> utf8) => Read(utf8, false, (r, e) => r.Notification(e, "$"));
     public static ErrorResponse ReadError(ReadOnlyMemory<byte> utf8) => Read(utf8, false, (r, e) => r.Error(e, "$"));
 
+    public static ComputeSystemSummary ReadSummary(ReadOnlyMemory<byte> utf8) => Read(utf8, false, (r, e) => r.Summary(e, "$"));
+
     public static List<ComputeSystemSummary> ReadSummaries(ReadOnlyMemory<byte> utf8)
     {
         using var doc = JsonMapper.Parse(utf8, "response");

@@ -153,6 +153,9 @@ public sealed class OpenApiConformanceTests(ITestOutputHelper output)
             await Expect(d, HttpMethod.Delete, $"v2/compute-systems/{id2}?force=true", 204);
         }
 
+        // ---- images and layers (docs/design/0006) ----
+        await ImagesAndLayersAsync(d, "conf3-" + suffix);
+
         // ---- events ----
         var seen = await events.WaitForAsync(second.Status == 201 ? id2 : id1, "SystemDeleted", TimeSpan.FromSeconds(10));
         foreach (var type in new[] { "SystemCreated", "SystemStarted", "ProcessCreated", "ProcessExited", "SystemModified",
@@ -166,6 +169,70 @@ public sealed class OpenApiConformanceTests(ITestOutputHelper output)
                     Problem($"the session never called {method.ToUpperInvariant()} {template}");
 
         lock (_problems) Assert.True(_problems.Count == 0, $"{_problems.Count} problems:\n" + string.Join("\n", _problems));
+    }
+
+    private async Task ImagesAndLayersAsync(Hcsd d, string id)
+    {
+        var busybox = File.ReadAllBytes(Images.ImageApiTests.BusyboxTar);
+        var imported = await ExpectBytes(d, HttpMethod.Post, "v2/images/import?reference=busybox", 200, busybox, "application/x-tar");
+        if (!imported.Text.Contains("\"Complete\"")) Problem($"the import's progress has no Complete line: {imported.Text}");
+        await ExpectBytes(d, HttpMethod.Post, "v2/images/import", 400, new byte[4096], "application/x-tar", error: "HCS_E_INVALID_LAYER");
+        await Expect(d, HttpMethod.Get, "v2/images", 200);
+        await Expect(d, HttpMethod.Get, "v2/images/inspect?reference=busybox", 200);
+        await Expect(d, HttpMethod.Get, "v2/images/inspect?reference=no-such-image:1", 404, error: "HCS_E_IMAGE_NOT_FOUND");
+        await Expect(d, HttpMethod.Get, "v2/images/inspect?reference=Not/A/Reference", 400, error: "HCS_E_INVALID_JSON", path: "reference");
+        await Expect(d, HttpMethod.Post, "v2/images/tag?source=busybox&target=conformance:1", 204);
+        await Expect(d, HttpMethod.Get, "v2/images/export?reference=conformance:1", 200);
+        await Expect(d, HttpMethod.Get, "v2/images/export?reference=no-such-image:1", 404, error: "HCS_E_IMAGE_NOT_FOUND");
+        await Expect(d, HttpMethod.Delete, "v2/images?reference=conformance:1", 204);
+        // nothing listens on port 9: the registry cannot be reached
+        await Expect(d, HttpMethod.Post, "v2/images/pull", 502, """{"Reference":"127.0.0.1:9/nothing:1"}""", requestSchema: "PullRequest", error: "HCS_E_REGISTRY_ERROR");
+        await Expect(d, HttpMethod.Post, "v2/images/pull", 400, """{"Reference":"busybox","Tag":"x"}""", error: "HCS_E_INVALID_JSON", path: "$.Tag");
+
+        var container = Create(id, new ComputeSystem
+        {
+            SchemaVersion = new SchemaVersion { Major = 2, Minor = 1 }, Owner = "tests",
+            Container = new Container { Storage = new Storage { Image = "busybox" } },
+        });
+        await Expect(d, HttpMethod.Post, "v2/compute-systems", 201, container, requestSchema: "CreateComputeSystemRequest");
+        await Expect(d, HttpMethod.Delete, "v2/images?reference=busybox", 409, error: "HCS_E_INVALID_STATE");
+        await Expect(d, HttpMethod.Post, $"v2/compute-systems/{id}/commit", 201, """{"Reference":"conformance:2","Comment":"c"}""", requestSchema: "CommitRequest");
+        await Expect(d, HttpMethod.Post, $"v2/compute-systems/{id}/commit", 400, """{"Reference":"conformance:2","Bogus":1}""", error: "HCS_E_INVALID_JSON", path: "$.Bogus");
+        await Expect(d, HttpMethod.Delete, $"v2/compute-systems/{id}?force=true", 204);
+        await Expect(d, HttpMethod.Post, "v2/compute-systems", 404,
+            Create(id, new ComputeSystem { SchemaVersion = new SchemaVersion { Major = 2, Minor = 1 }, Container = new Container { Storage = new Storage { Image = "no-such-image:1" } } }),
+            error: "HCS_E_IMAGE_NOT_FOUND", path: "$.Document.Container.Storage.Image");
+
+        var layers = await Expect(d, HttpMethod.Get, "v2/layers", 200);
+        var chain = layers.Json?.AsArray().Select(l => l!["ChainId"]!.GetValue<string>()).FirstOrDefault() ?? "sha256:" + new string('0', 64);
+        await Expect(d, HttpMethod.Get, $"v2/layers/{chain}", 200);
+        await Expect(d, HttpMethod.Get, $"v2/layers/sha256:{new string('0', 64)}", 404, error: "HCS_E_LAYER_NOT_FOUND");
+        var tar = await ExpectBytes(d, HttpMethod.Get, $"v2/layers/{chain}/export", 200, null, null);
+        var again = await ExpectBytes(d, HttpMethod.Post, $"v2/layers?parent={chain}", 201, tar.Body, "application/x-tar");
+        await Expect(d, HttpMethod.Delete, $"v2/layers/{chain}", 409, error: "HCS_E_INVALID_STATE");
+        if (again.Json?["ChainId"]?.GetValue<string>() is { } top) await Expect(d, HttpMethod.Delete, $"v2/layers/{top}", 204);
+        await Expect(d, HttpMethod.Delete, "v2/images?reference=conformance:2", 204);
+        await Expect(d, HttpMethod.Delete, "v2/images?reference=busybox", 204);
+        var pruned = await Expect(d, HttpMethod.Post, "v2/images/prune", 200);
+        if (pruned.Json?["LayersDeleted"]?.AsArray().Count is not > 0) Problem($"prune removed no layer: {pruned.Text}");
+    }
+
+    /// <summary>As <see cref="Expect"/>, for a body that is not JSON (an archive) or none.</summary>
+    private async Task<Answer> ExpectBytes(Hcsd d, HttpMethod method, string target, int expected, byte[]? body, string? contentType, string? error = null)
+    {
+        using var request = new HttpRequestMessage(method, target);
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(body);
+            request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType!);
+        }
+        using var response = await d.Http.SendAsync(request);
+        var answer = new Answer((int)response.StatusCode, await response.Content.ReadAsByteArrayAsync());
+        Record(method.Method, "/" + target, answer.Status, response.Content.Headers.ContentType?.ToString(), answer.Body);
+        output.WriteLine($"{method} /{target} → {answer.Status} ({answer.Body.Length} bytes)");
+        if (answer.Status != expected) Problem($"{method} /{target}: expected {expected}, got {answer.Status}: {OpenApiContract.Preview(answer.Body)}");
+        else if (error is not null && answer.Json?["Error"]?.GetValue<string>() != error) Problem($"{method} /{target}: expected error {error}: {answer.Text}");
+        return answer;
     }
 
     internal static string? Missing() =>

@@ -202,6 +202,8 @@ public sealed class OpenApiContract
             problems.Add($"{where}: content type \"{contentType}\" not declared (declared: {string.Join(", ", content.Select(kv => kv.Key))})");
             return problems;
         }
+        // an archive (application/x-tar) is described by its media type only
+        if (mediaType is not ("application/json" or NdJson)) return problems;
         var schema = Schema(media["schema"]!);
         if (mediaType == NdJson)
         {
