@@ -39,7 +39,7 @@ internal sealed class AttachSession : IAsyncDisposable
                                                       useSynchronizationContext: false);
 
     private readonly HcsConnection _connection;
-    private readonly ClientWebSocket _ws;
+    private readonly WebSocket _ws;
     private readonly Pipe? _stdout, _stderr;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
@@ -51,7 +51,7 @@ internal sealed class AttachSession : IAsyncDisposable
     public Stream? Output { get; }
     public Stream? Error { get; }
 
-    private AttachSession(HcsConnection connection, ClientWebSocket ws, StdioSelection stdio, Action<int> onExit)
+    private AttachSession(HcsConnection connection, WebSocket ws, StdioSelection stdio, Action<int> onExit)
     {
         _connection = connection;
         _ws = ws;
@@ -65,25 +65,8 @@ internal sealed class AttachSession : IAsyncDisposable
     public static async Task<AttachSession> ConnectAsync(HcsConnection connection, string processPath, StdioSelection stdio,
                                                          Action<int> onExit, CancellationToken ct)
     {
-        ClientWebSocket ws;
-        try
-        {
-            ws = await connection.ConnectWebSocketAsync(processPath + "/attach", ct).ConfigureAwait(false);
-        }
-        catch (UpgradeRefusedException e)
-        {
-            // The refusal's body (the HCS error) is not readable through ClientWebSocket. The
-            // process's status says what it most likely was: the status request itself fails with
-            // the real error when the system or process is gone; an exited process cannot be
-            // attached; a 409 for a running one is a state conflict (e.g. attached elsewhere).
-            var body = await connection.SendAsync(HttpMethod.Get, processPath, null, ct).ConfigureAwait(false);
-            var status = Responses.Read(connection, body, HcsReader.ReadProcessStatus, ct);
-            var error = status.Exited ? HcsError.ProcessAlreadyStopped
-                : e.Status == HcsError.InvalidState.HttpStatus ? HcsError.InvalidState
-                : HcsError.ProtocolError;
-            throw new HcsException(error with { HttpStatus = e.Status },
-                $"hcsd refused to attach to process {status.ProcessId} (HTTP {e.Status}){(status.Exited ? ": it has exited" : "")}");
-        }
+        // a refusal throws hcsd's own error (no such process, exited, attached elsewhere)
+        var ws = await connection.ConnectWebSocketAsync(processPath + "/attach", ct).ConfigureAwait(false);
         return new AttachSession(connection, ws, stdio, onExit);
     }
 

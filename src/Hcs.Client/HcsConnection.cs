@@ -19,7 +19,6 @@ internal sealed class HcsConnection : IDisposable
 
     private readonly SocketsHttpHandler _handler;
     private readonly HttpClient _http;
-    private readonly HttpMessageInvoker _invoker;
 
     public string SocketPath { get; }
 
@@ -41,7 +40,6 @@ internal sealed class HcsConnection : IDisposable
             // waits, event streams and log follows last as long as the caller wants: callers cancel
             Timeout = Timeout.InfiniteTimeSpan,
         };
-        _invoker = new HttpMessageInvoker(_handler, disposeHandler: false);
     }
 
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)
@@ -107,24 +105,48 @@ internal sealed class HcsConnection : IDisposable
         }
     }
 
-    /// <summary>Opens a WebSocket on <paramref name="path"/> over the same socket. An answer other
-    /// than the upgrade throws <see cref="UpgradeRefusedException"/> with its HTTP status.</summary>
-    public async Task<ClientWebSocket> ConnectWebSocketAsync(string path, CancellationToken ct)
+    /// <summary>
+    /// Opens a WebSocket on <paramref name="path"/>: a connection of its own to the socket, the
+    /// HTTP/1.1 upgrade written here, then .NET's WebSocket protocol over the stream
+    /// (<see cref="WebSocket.CreateFromStream(Stream, WebSocketCreationOptions)"/>). By hand rather
+    /// than ClientWebSocket because (1) ClientWebSocket checks Sec-WebSocket-Accept with SHA-1,
+    /// which loads OpenSSL: about 5 ms of every `hcs run` in the NativeAOT CLI, for a check against
+    /// HTTP intermediaries there cannot be on a Unix socket to hcsd; and (2) it hides the body of a
+    /// refusal, so the HCS error hcsd sent could not be reported. A refusal throws that error.
+    /// </summary>
+    public async Task<WebSocket> ConnectWebSocketAsync(string path, CancellationToken ct)
     {
-        var ws = new ClientWebSocket();
-        ws.Options.CollectHttpResponseDetails = true;
+        Stream? stream = null;
         try
         {
-            await ws.ConnectAsync(new Uri("ws://hcs/" + path), _invoker, ct).ConfigureAwait(false);
-            return ws;
-        }
-        catch (WebSocketException e) when (ws.HttpStatusCode != 0)
-        {
-            throw new UpgradeRefusedException((int)ws.HttpStatusCode, e);
-        }
-        catch (WebSocketException e) when (e.InnerException is { } inner && Translate(inner, ct) is { } hcs)
-        {
-            throw hcs; // could not connect at all, or lost the connection: the inner error says which
+            stream = await ConnectAsync(null!, ct).ConfigureAwait(false);
+            Span<byte> nonce = stackalloc byte[16];
+            Random.Shared.NextBytes(nonce); // a nonce, not a secret: it only has to differ per request
+            var request = $"GET /{path} HTTP/1.1\r\nHost: hcs\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+                          $"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {Convert.ToBase64String(nonce)}\r\n\r\n";
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(request), ct).ConfigureAwait(false);
+            var (status, headers, rest) = await ReadHeadAsync(stream, ct).ConfigureAwait(false);
+            if (status == 101)
+            {
+                var ws = WebSocket.CreateFromStream(rest.Length == 0 ? stream : new PrefixedStream(rest, stream),
+                                                    new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
+                stream = null; // the WebSocket owns it now
+                return ws;
+            }
+            // the refusal: its body is the HCS error (Content-Length bounded; hcsd always sends one)
+            var body = new MemoryStream();
+            body.Write(rest);
+            if (headers.TryGetValue("content-length", out var lengthText) && long.TryParse(lengthText, out var length))
+            {
+                var buffer = new byte[8192];
+                while (body.Length < Math.Min(length, 1 << 20))
+                {
+                    int n = await stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, length - body.Length)), ct).ConfigureAwait(false);
+                    if (n == 0) break;
+                    body.Write(buffer, 0, n);
+                }
+            }
+            throw ErrorFrom((HttpStatusCode)status, body.ToArray());
         }
         catch (Exception e) when (Translate(e, ct) is { } hcs)
         {
@@ -132,7 +154,82 @@ internal sealed class HcsConnection : IDisposable
         }
         finally
         {
-            if (ws.State != WebSocketState.Open) ws.Dispose();
+            if (stream is not null) await stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The status line and headers of an HTTP/1.1 answer, and whatever came after them
+    /// in the same reads (the first WebSocket frames, or the start of a body).</summary>
+    private static async Task<(int Status, Dictionary<string, string> Headers, byte[] After)> ReadHeadAsync(Stream stream, CancellationToken ct)
+    {
+        var buffer = new byte[16 * 1024];
+        int count = 0;
+        while (true)
+        {
+            int end = buffer.AsSpan(0, count).IndexOf("\r\n\r\n"u8);
+            if (end >= 0)
+            {
+                var lines = System.Text.Encoding.ASCII.GetString(buffer, 0, end).Split("\r\n");
+                var first = lines[0].Split(' ', 3);
+                if (first.Length < 2 || !first[0].StartsWith("HTTP/1.", StringComparison.Ordinal) || !int.TryParse(first[1], out var status))
+                    throw new IOException($"not an HTTP answer: {lines[0]}");
+                var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+                foreach (var line in lines.Skip(1))
+                    if (line.IndexOf(':') is var colon and > 0) headers[line[..colon].Trim()] = line[(colon + 1)..].Trim();
+                return (status, headers, buffer.AsSpan(end + 4, count - end - 4).ToArray());
+            }
+            if (count == buffer.Length) throw new IOException("the answer's headers are larger than 16 KiB");
+            int n = await stream.ReadAsync(buffer.AsMemory(count), ct).ConfigureAwait(false);
+            if (n == 0) throw new IOException("the connection closed before the answer's headers were complete");
+            count += n;
+        }
+    }
+
+    /// <summary>Bytes read ahead with the headers, then the rest of the stream.</summary>
+    private sealed class PrefixedStream(byte[] prefix, Stream inner) : Stream
+    {
+        private int _offset;
+
+        public override bool CanRead => true;
+        public override bool CanWrite => true;
+        public override bool CanSeek => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_offset < prefix.Length) return Take(buffer);
+            return inner.Read(buffer);
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) =>
+            _offset < prefix.Length ? ValueTask.FromResult(Take(buffer.Span)) : inner.ReadAsync(buffer, ct);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
+            ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
+
+        private int Take(Span<byte> buffer)
+        {
+            int n = Math.Min(buffer.Length, prefix.Length - _offset);
+            prefix.AsSpan(_offset, n).CopyTo(buffer);
+            _offset += n;
+            return n;
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default) => inner.WriteAsync(buffer, ct);
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) => inner.WriteAsync(buffer, offset, count, ct);
+        public override void Flush() => inner.Flush();
+        public override Task FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
         }
     }
 
@@ -212,15 +309,7 @@ internal sealed class HcsConnection : IDisposable
 
     public void Dispose()
     {
-        _invoker.Dispose();
         _http.Dispose();
         _handler.Dispose();
     }
-}
-
-/// <summary>hcsd answered a WebSocket upgrade with an HTTP status instead of switching protocols.</summary>
-internal sealed class UpgradeRefusedException(int status, Exception inner)
-    : Exception($"the upgrade was answered with HTTP {status}", inner)
-{
-    public int Status { get; } = status;
 }
