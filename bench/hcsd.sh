@@ -83,16 +83,7 @@ fi
 # sources. Done before anything is measured (and before the load check: it is load itself).
 if [ "${HCS_BENCH_NS:-}" != 1 ]; then
   [ "$(id -u)" = 0 ] || die "must run as root: sudo bench/hcsd.sh"
-  if [ -z "${HCSBENCH:-}" ]; then
-    HCSBENCH=$REPO/artifacts/publish/hcs-bench/hcs-bench
-    if [ ! -x "$HCSBENCH" ] || [ -n "$(find "$HERE/HcsBench" "$REPO/src/Hcs.Client" "$REPO/src/Hcs.Schema" \
-         \( -name '*.cs' -o -name '*.csproj' \) -not -path '*/obj/*' -newer "$HCSBENCH" -print -quit)" ]; then
-      command -v dotnet >/dev/null || die "$HCSBENCH is missing and dotnet is not installed to build it"
-      log "bench: publishing bench/HcsBench (NativeAOT) ..."
-      flock /tmp/hcs-build.lock dotnet publish "$HERE/HcsBench/HcsBench.csproj" -c Release -r linux-x64 -v q -nologo \
-        -o "$REPO/artifacts/publish/hcs-bench" >&2 || die "could not publish bench/HcsBench"
-    fi
-  fi
+  ensure_hcsbench
   export HCSBENCH
 fi
 

@@ -53,17 +53,7 @@ for t in tar gzip jq sha256sum; do command -v "$t" >/dev/null || die "$t not fou
 
 # ---------------------------------------------------------------------------------------------
 # hcs-bench, published (NativeAOT) when missing or older than its sources.
-if [ -z "${HCSBENCH:-}" ]; then
-  HCSBENCH=$REPO/artifacts/publish/hcs-bench/hcs-bench
-  if [ ! -x "$HCSBENCH" ] || [ -n "$(find "$HERE/HcsBench" "$REPO/src/Hcs.Images" "$REPO/src/Hcs.Linux" "$REPO/src/Hcs.Client" \
-       "$REPO/src/Hcs.Schema" \( -name '*.cs' -o -name '*.csproj' \) -not -path '*/obj/*' -newer "$HCSBENCH" -print -quit)" ]; then
-    command -v dotnet >/dev/null || die "$HCSBENCH is missing and dotnet is not installed to build it"
-    log "bench: publishing bench/HcsBench (NativeAOT) ..."
-    flock /tmp/hcs-build.lock dotnet publish "$HERE/HcsBench/HcsBench.csproj" -c Release -r linux-x64 -v q -nologo \
-      -o "$REPO/artifacts/publish/hcs-bench" >&2 || die "could not publish bench/HcsBench"
-  fi
-fi
-[ -x "$HCSBENCH" ] || die "$HCSBENCH not executable"
+ensure_hcsbench
 mkdir -p "$BASE" || die "cannot create $BASE"
 # a snapshot: others may publish a new hcs-bench while this runs
 cp "$HCSBENCH" "$BASE/hcs-bench" || die "cannot copy $HCSBENCH"

@@ -34,3 +34,21 @@ settle_mem() {
   done
   echo "$b $br"
 }
+
+# ensure_hcsbench: sets HCSBENCH to bench/HcsBench's NativeAOT binary (unless the caller set it),
+# published first when missing or older than its sources or the libraries it links.
+ensure_hcsbench() {
+  local repo here
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  repo=$(dirname "$here")
+  [ -n "${HCSBENCH:-}" ] && return 0
+  HCSBENCH=$repo/artifacts/publish/hcs-bench/hcs-bench
+  if [ ! -x "$HCSBENCH" ] || [ -n "$(find "$here/HcsBench" "$repo/src/Hcs.Images" "$repo/src/Hcs.Linux" "$repo/src/Hcs.Client" \
+       "$repo/src/Hcs.Schema" \( -name '*.cs' -o -name '*.csproj' \) -not -path '*/obj/*' -newer "$HCSBENCH" -print -quit)" ]; then
+    command -v dotnet >/dev/null || die "$HCSBENCH is missing and dotnet is not installed to build it"
+    log "bench: publishing bench/HcsBench (NativeAOT) ..."
+    flock /tmp/hcs-build.lock dotnet publish "$here/HcsBench/HcsBench.csproj" -c Release -r linux-x64 -v q -nologo \
+      -o "$repo/artifacts/publish/hcs-bench" >&2 || die "could not publish bench/HcsBench"
+  fi
+  [ -x "$HCSBENCH" ] || die "$HCSBENCH not executable"
+}

@@ -31,15 +31,7 @@ done
 for v in "$LAYERS" "$ITERATIONS"; do [[ "$v" =~ ^[1-9][0-9]*$ ]] || die "not a positive number: $v"; done
 [ "$(id -u)" = 0 ] || die "must run as root: sudo bench/mount.sh (mount(2))"
 
-if [ -z "${HCSBENCH:-}" ]; then
-  HCSBENCH=$REPO/artifacts/publish/hcs-bench/hcs-bench
-  if [ ! -x "$HCSBENCH" ] || [ -n "$(find "$HERE/HcsBench" "$REPO/src/Hcs.Images" "$REPO/src/Hcs.Linux" \
-       \( -name '*.cs' -o -name '*.csproj' \) -not -path '*/obj/*' -newer "$HCSBENCH" -print -quit)" ]; then
-    log "bench: publishing bench/HcsBench (NativeAOT) ..."
-    flock /tmp/hcs-build.lock dotnet publish "$HERE/HcsBench/HcsBench.csproj" -c Release -r linux-x64 -v q -nologo \
-      -o "$REPO/artifacts/publish/hcs-bench" >&2 || die "could not publish bench/HcsBench"
-  fi
-fi
+ensure_hcsbench
 rm -rf "$BASE" && mkdir -p "$BASE" || die "cannot create $BASE"
 trap 'umount "$BASE/rootfs" 2>/dev/null; rm -rf "$BASE"' EXIT
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)

@@ -8,7 +8,7 @@
 //   hcs-bench cleanup   --socket S [--prefix P] [--scratch DIR]
 //   hcs-bench layer-import --root DIR --file F --out F      (bench/layers.sh; LayerBench.cs)
 //   hcs-bench mount-layers --root DIR --layers N --out F    (bench/mount.sh; MountBench.cs)
-//   hcs-bench pull --root DIR --ref R [--insecure] --out F  (bench/pull.sh; PullBench.cs)
+//   hcs-bench pull --root DIR --ref R [--insecure] [--mode fetch|eager|unpack] [--parallel N] --out F  (bench/pull.sh; PullBench.cs)
 using System.Diagnostics;
 using System.Text.Json;
 using Hcs.Bench;

@@ -184,12 +184,14 @@ internal static class Containers
     {
         try
         {
-            return await hcs.Images.InspectAsync(reference, ct);
+            // unpacked: -u NAME is looked up in the image's own /etc/passwd
+            return await hcs.Images.InspectAsync(reference, unpacked: true, ct);
         }
         catch (HcsException e) when (e.Error.Name == HcsError.ImageNotFound.Name)
         {
             Output.Error($"Unable to find image '{reference}' locally");
-            return await Images.PullWithProgress(hcs, reference, null, null, ct);
+            await Images.PullWithProgress(hcs, reference, null, null, ct);
+            return await hcs.Images.InspectAsync(reference, unpacked: true, ct);
         }
     }
 

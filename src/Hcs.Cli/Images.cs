@@ -185,7 +185,7 @@ internal static class Images
         int status = 0;
         foreach (var r in references)
         {
-            try { found.Add(await hcs.Images.InspectAsync(r, ct)); }
+            try { found.Add(await hcs.Images.InspectAsync(r, ct: ct)); }
             catch (HcsException e) when (e.Error.Name == HcsError.ImageNotFound.Name)
             {
                 Output.Error(Commands.FromDaemon(e));

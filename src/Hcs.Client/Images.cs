@@ -27,11 +27,15 @@ public sealed class ImageStoreClient
         return Responses.Read(_connection, body, b => ImageJson.Read<List<ImageSummary>>(b.Span), ct);
     }
 
-    /// <summary>HCS_E_IMAGE_NOT_FOUND when the store has no such image.</summary>
-    public async Task<ImageDetails> InspectAsync(string reference, CancellationToken ct = default)
+    /// <summary>HCS_E_IMAGE_NOT_FOUND when the store has no such image. With
+    /// <paramref name="unpacked"/>, answers once the image's layers are unpacked (a pull returns
+    /// when every blob is fetched and verified; hcsd unpacks them after), so that the files under
+    /// <see cref="ImageDetails.LayerPaths"/> can be read.</summary>
+    public async Task<ImageDetails> InspectAsync(string reference, bool unpacked = false, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(reference);
-        var body = await _connection.SendAsync(HttpMethod.Get, "v2/images/inspect?reference=" + Q(reference), null, ct).ConfigureAwait(false);
+        var body = await _connection.SendAsync(HttpMethod.Get, "v2/images/inspect?reference=" + Q(reference) + (unpacked ? "&unpacked=true" : ""),
+                                               null, ct).ConfigureAwait(false);
         return Responses.Read(_connection, body, b => ImageJson.Read<ImageDetails>(b.Span), ct);
     }
 

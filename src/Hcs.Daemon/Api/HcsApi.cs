@@ -149,7 +149,8 @@ public static class HcsApi
 
     public static IResult Json(int status, Action<Utf8JsonWriter> write) => new JsonBytes(status, HcsWriter.ToUtf8(write));
 
-    private sealed class JsonBytes(int status, byte[] body) : IResult
+    /// <summary>A JSON body already serialised, with its length.</summary>
+    internal sealed class JsonBytes(int status, byte[] body) : IResult
     {
         public Task ExecuteAsync(HttpContext ctx)
         {

@@ -20,7 +20,8 @@ public static class ImageRoutes
     {
         var v2 = app.MapGroup("/v2");
         v2.MapGet("/images", (ImageService images) => Json(200, images.List()));
-        v2.MapGet("/images/inspect", (HttpRequest req, ImageService images) => Json(200, images.Inspect(Required(req, "reference"))));
+        v2.MapGet("/images/inspect", async (HttpContext ctx, ImageService images) =>
+            Json(200, await images.InspectAsync(Required(ctx.Request, "reference"), HcsApi.BoolQuery(ctx.Request, "unpacked"), ctx.RequestAborted)));
         v2.MapPost("/images/pull", async (HttpContext ctx, ImageService images) =>
         {
             var request = ImageJson.ReadRequest<PullRequest>(await HcsApi.Body(ctx.Request, ctx.RequestAborted));
@@ -84,18 +85,7 @@ public static class ImageRoutes
         });
     }
 
-    private static IResult Json<T>(int status, T value) => new JsonBytes(status, ImageJson.ToUtf8(value));
-
-    private sealed class JsonBytes(int status, byte[] body) : IResult
-    {
-        public Task ExecuteAsync(HttpContext ctx)
-        {
-            ctx.Response.StatusCode = status;
-            ctx.Response.ContentType = "application/json";
-            ctx.Response.ContentLength = body.Length;
-            return ctx.Response.Body.WriteAsync(body).AsTask();
-        }
-    }
+    private static IResult Json<T>(int status, T value) => new HcsApi.JsonBytes(status, ImageJson.ToUtf8(value));
 
     private static string Required(HttpRequest req, string name) =>
         Optional(req, name) ?? throw new HcsException(HcsError.InvalidJson, $"the query parameter {name} is required", name);

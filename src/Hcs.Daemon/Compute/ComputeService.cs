@@ -74,7 +74,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         PerfTrace.Mark("hcsd create: begin");
         var bundle = Path.Combine(options.SystemsDir, id!);
         // an image: planned as its layer directories, over the document's scratch or one of hcsd's
-        var (planned, imageChain) = WithImageLayers(id!, doc);
+        var (planned, imageChain) = await WithImageLayersAsync(id!, doc, ct);
         ContainerPlan plan;
         try { plan = ContainerSpecBuilder.Plan(id!, planned, new ContainerLayout(bundle, Path.Combine(bundle, "rootfs"))); }
         catch (DocumentException e) { throw HcsException.From(e); }
@@ -155,13 +155,13 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
     /// (lowest first), and Storage.Path = hcsd's scratch for the system when the document names
     /// none; plus the chain IDs to lease. Other documents come back as they are.
     /// </summary>
-    private (ComputeSystem Planned, IReadOnlyList<string>? Chain) WithImageLayers(string id, ComputeSystem doc)
+    private async Task<(ComputeSystem Planned, IReadOnlyList<string>? Chain)> WithImageLayersAsync(string id, ComputeSystem doc, CancellationToken ct)
     {
         if (doc.Container?.Storage is not { Image: { } reference } storage) return (doc, null);
         const string at = "$.Document.Container.Storage";
         if (storage.Layers is { Count: > 0 })
             throw new HcsException(HcsError.InvalidJson, "an image and layers: give one or the other", at + ".Image");
-        var image = images.Resolve(reference, at + ".Image");
+        var image = await images.ResolveAsync(reference, at + ".Image", ct); // waits for an unpack in progress
         // a copy: the stored document keeps the image reference as the caller wrote it
         var planned = HcsReader.ReadComputeSystem(HcsWriter.ToUtf8(w => HcsWriter.Write(w, doc)), strict: false);
         var s = planned.Container!.Storage!;

@@ -34,11 +34,13 @@ public sealed class ImageService
 
     // ---- containers ----------------------------------------------------------------------
 
-    /// <summary>The layers of the image a document names at <paramref name="path"/>.</summary>
-    public ResolvedImage Resolve(string reference, string path)
+    /// <summary>The layers of the image a document names at <paramref name="path"/>, unpacked
+    /// first if a pull left them packed (or an unpack is under way).</summary>
+    public async Task<ResolvedImage> ResolveAsync(string reference, string path, CancellationToken ct)
     {
         try
         {
+            await EnsureUnpackedAsync(Store.Inspect(reference), ct);
             var rootfs = Store.RootfsFor(reference);
             return new ResolvedImage(rootfs.LayerDirs, rootfs.Image.Layers);
         }
@@ -47,6 +49,44 @@ public sealed class ImageService
             throw hcs;
         }
     }
+
+    // ---- unpacking ---------------------------------------------------------------------------
+
+    private readonly Dictionary<string, Task> _unpacking = [];
+
+    /// <summary>
+    /// A pull stores and verifies blobs; unpacking them into layers is this separate step
+    /// (docs/design/0006, "Registry"), started as soon as a pull is done and awaited by whatever
+    /// needs the layers. One unpack per image at a time; a failed one is tried again by the next
+    /// caller. The unpack itself is not cancelled with a caller: others may be waiting for it.
+    /// </summary>
+    public Task EnsureUnpackedAsync(ImageInfo image, CancellationToken ct)
+    {
+        if (Store.IsUnpacked(image)) return Task.CompletedTask;
+        Task task;
+        lock (_unpacking)
+        {
+            if (!_unpacking.TryGetValue(image.ImageId, out task!) || task.IsCompleted)
+            {
+                var id = image.ImageId;
+                task = Task.Run(async () =>
+                {
+                    var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                    await Store.UnpackAsync(id, null, CancellationToken.None);
+                    _log.LogInformation("unpacked {Image} ({Names}) in {Ms:F0} ms", id, string.Join(", ", image.Names),
+                                        System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                });
+                _unpacking[id] = task;
+            }
+        }
+        return task.WaitAsync(ct);
+    }
+
+    /// <summary>Starts unpacking in the background (a failure is logged; the next consumer retries).</summary>
+    private void UnpackInBackground(ImageInfo image) =>
+        EnsureUnpackedAsync(image, CancellationToken.None).ContinueWith(
+            t => _log.LogError("unpacking {Image}: {Message}", image.ImageId, t.Exception?.GetBaseException().Message),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
 
     /// <summary>Holds the layers for a compute system until <see cref="Release"/>; a layer pruned
     /// between resolving and leasing is reported as the image being gone.</summary>
@@ -71,9 +111,16 @@ public sealed class ImageService
 
     public List<ImageSummary> List() => [.. Store.List().Select(Summary)];
 
-    public ImageDetails Inspect(string reference)
+    /// <summary>An image's details; with <paramref name="unpacked"/>, once its layers are unpacked
+    /// (its LayerPaths are then there to read, as `hcs run -u NAME` does).</summary>
+    public async Task<ImageDetails> InspectAsync(string reference, bool unpacked, CancellationToken ct)
     {
-        try { return Details(Store.Inspect(reference)); }
+        try
+        {
+            var image = Store.Inspect(reference);
+            if (unpacked) await EnsureUnpackedAsync(image, ct);
+            return Details(image);
+        }
         catch (Exception e) when (Translate(e, "reference") is { } hcs) { throw hcs; }
     }
 
@@ -90,7 +137,9 @@ public sealed class ImageService
         });
         try
         {
-            var image = await registry.PullAsync(reference, new LayerProgress(progress), ct);
+            // fetched, verified and named: that is the pull; the layers unpack from here on
+            var image = await registry.PullAsync(reference, unpack: false, new LayerProgress(progress), ct);
+            UnpackInBackground(image);
             return Details(image);
         }
         catch (Exception e) when (Translate(e, "$.Reference") is { } hcs)
@@ -283,7 +332,8 @@ public sealed class ImageService
     private ImageDetails Details(ImageInfo i)
     {
         var c = i.Config.Config;
-        List<string> paths = i.Layers.Count == 0 ? [] : [.. Layers.LowerDirs(i.Layers[^1]).Reverse()];
+        // where each layer is (or will be, until unpacked): layers/<chain hex>/diff (docs 0006)
+        List<string> paths = [.. i.Layers.Select(chain => Path.Combine(_options.ImagesDir, "layers", Hcs.Images.Images.Digest.Hex(chain), "diff"))];
         return new ImageDetails
         {
             Id = i.ImageId, RepoTags = [.. i.Names], ManifestDigest = i.ManifestDigest, Created = i.Created?.UtcDateTime, Size = i.Size,

@@ -39,7 +39,7 @@ public static class ArchiveCompressions
 
 /// <summary>A stream that first returns bytes already read from <paramref name="rest"/> (the
 /// sniffed head), then the rest of it.</summary>
-internal sealed class PrefixedStream(byte[] head, int headLength, Stream rest) : Stream
+internal sealed class PrefixedStream(byte[] head, int headLength, Stream rest) : ReadOnlyStream
 {
     private int _headPos;
 
@@ -57,13 +57,4 @@ internal sealed class PrefixedStream(byte[] head, int headLength, Stream rest) :
         return rest.Read(buffer);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -94,7 +94,7 @@ internal sealed class BlockPipe
     /// <summary>Thrown to the consumer when the producer failed; the producer's error is inside.</summary>
     internal sealed class ProducerFailedException(Exception inner) : IOException(inner.Message, inner);
 
-    internal sealed class PipeReaderStream(BlockPipe pipe) : Stream
+    internal sealed class PipeReaderStream(BlockPipe pipe) : ReadOnlyStream
     {
         private byte[]? _block;
         private int _length, _pos;
@@ -132,14 +132,5 @@ internal sealed class BlockPipe
             while (pipe.TryTake(out var next, out _)) pipe.Return(next);
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

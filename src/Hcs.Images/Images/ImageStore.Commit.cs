@@ -37,6 +37,9 @@ public sealed partial class ImageStore
         {
             pin.Add([baseImage.ManifestDigest, baseImage.ConfigDigest, .. baseImage.LayerBlobs.Select(l => l.Digest)], baseImage.Layers);
             baseManifest = ReadManifest(baseImage.ManifestDigest);
+            // the new layer goes over the base's top layer: a base pulled and not unpacked yet is
+            // unpacked first (normally hcsd has done so: a container ran on it)
+            if (!IsUnpacked(baseImage)) await UnpackAsync(baseImage, null, ct).ConfigureAwait(false);
             config = JsonNode.Parse(Content.ReadAllBytes(baseImage.ConfigDigest)) as JsonObject
                      ?? throw new ImageException(ImageError.Invalid, $"config {baseImage.ConfigDigest} is not a JSON object");
         }

@@ -8,7 +8,10 @@ namespace Hcs.Images.Images;
 /// <param name="Names">Every name pointing at this manifest, sorted.</param>
 /// <param name="Layers">Chain IDs, lowest first.</param>
 /// <param name="LayerBlobs">The manifest's layer descriptors, lowest first.</param>
-/// <param name="Size">Bytes of the unpacked layers (those present in the layer store).</param>
+/// <param name="Size">Bytes the image's layers take: for each layer in the layer store its unpacked
+/// size, for each layer not unpacked (yet: see <see cref="ImageStore.IsUnpacked"/>) its blob's
+/// compressed size from the manifest. Until the image is unpacked it is therefore less than it
+/// will be, but never 0 for an image with content.</param>
 public sealed record ImageInfo(
     string Reference,
     IReadOnlyList<string> Names,
@@ -44,9 +47,13 @@ public sealed record ImagePruneResult(IReadOnlyList<string> LayersDeleted, IRead
 ///   layers/ tmp/ leases/   the layer store
 /// </code>
 /// images.json is only replaced whole (temp file + rename) under the lock, and an image's names
-/// are written after all its blobs and layers are in place: a reader never sees a name whose
-/// image is incomplete. Operations in progress (pull, import, commit) pin what they have
-/// written so a concurrent prune does not take it before the name exists.
+/// are written after all its blobs are in place: a reader never sees a name whose blobs are
+/// missing. Its layers may not be unpacked yet (a pull with unpack: false stores and names the
+/// image; <see cref="UnpackAsync(string, IProgress{PullProgress}?, CancellationToken)"/> unpacks
+/// it, <see cref="IsUnpacked"/> says whether it is): such an image is listed, inspected, tagged,
+/// removed, exported and kept by prune like any other; only <see cref="RootfsFor"/> needs the
+/// layers. Operations in progress (pull, import, commit, unpack) pin what they use so a
+/// concurrent prune does not take it before the name exists.
 /// </summary>
 public sealed partial class ImageStore
 {
@@ -166,15 +173,18 @@ public sealed partial class ImageStore
     public IReadOnlyList<IReadOnlyList<string>> ImageChains() => ChainsOf(ReadIndex());
 
     /// <summary>The layer directories (lowest first) and run defaults of an image, for
-    /// Storage.Layers. Every layer must be in the layer store.</summary>
+    /// Storage.Layers. Every layer must be in the layer store: an image pulled without unpacking
+    /// is NotFound here until <see cref="UnpackAsync(string, IProgress{PullProgress}?, CancellationToken)"/> has run.</summary>
     public ImageRootfs RootfsFor(string reference)
     {
         var image = Inspect(reference);
         var dirs = new List<string>();
         if (image.Layers.Count > 0)
         {
-            foreach (var chain in image.Layers)
-                if (!Layers.Exists(chain)) throw new ImageException(ImageError.NotFound, $"image {image.Reference}: layer {chain} is not in the layer store");
+            for (int i = 0; i < image.Layers.Count; i++)
+                if (!Layers.Exists(image.Layers[i]))
+                    throw new ImageException(ImageError.NotFound,
+                        $"image {image.Reference} is not unpacked yet: layer {image.Layers[i]} (blob {image.LayerBlobs[i].Digest}) is not in the layer store");
             var topFirst = Layers.LowerDirs(image.Layers[^1]);
             for (int i = topFirst.Count - 1; i >= 0; i--) dirs.Add(topFirst[i]);
         }
@@ -328,7 +338,7 @@ public sealed partial class ImageStore
         var config = ReadConfig(manifest.Config.Digest);
         var chains = Chains(config, manifest, record.Manifest);
         long size = 0;
-        foreach (var chain in chains) size += Layers.Get(chain)?.Size ?? 0;
+        for (int i = 0; i < chains.Count; i++) size += Layers.Get(chains[i])?.Size ?? manifest.Layers[i].Size;
         var names = index.Images.Where(e => e.Value.Manifest == record.Manifest).Select(e => e.Key).ToList();
         return new ImageInfo(name, names, record.Manifest, record.MediaType, record.Index, manifest.Config.Digest, config,
             chains, config.RootFs.DiffIds, manifest.Layers, size, config.Created);

@@ -13,6 +13,8 @@ public enum PullState
     Verifying,
     /// <summary>Waiting for the layers below, or being unpacked into the layer store.</summary>
     Extracting,
+    /// <summary>Finished: the layer is unpacked, or (a pull with unpack: false) its blob is
+    /// stored and verified.</summary>
     Done,
     /// <summary>The layer (and its blob) was already in the store: nothing fetched.</summary>
     AlreadyExists,

@@ -70,33 +70,80 @@ public sealed class LayerStore
             LayerPaths.DigestHex(parentChainId, nameof(parentChainId));
             if (!Exists(parentChainId)) throw new LayerException($"parent layer {parentChainId} is not in the store");
         }
+        using var extracted = await ExtractAsync(archive, parentChainId, expectedDiffId, ct).ConfigureAwait(false);
+        return Commit(extracted);
+    }
+
+    /// <summary>The first half of <see cref="ImportAsync"/>: applies the archive into a directory
+    /// in tmp/ and checks its DiffID, without the parent having to be in the store yet, so an
+    /// image's layers can be extracted side by side (ImageStore.UnpackAsync). Nothing is visible
+    /// until <see cref="Commit"/>, which still wants the parent in place: a layer directory only
+    /// ever appears over its parent, as with ImportAsync. Disposing the result without
+    /// committing it drops the directory.</summary>
+    internal async Task<ExtractedLayer> ExtractAsync(Stream archive, string? parentChainId, string? expectedDiffId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(archive);
+        if (parentChainId is not null) LayerPaths.DigestHex(parentChainId, nameof(parentChainId));
         if (expectedDiffId is not null) LayerPaths.DigestHex(expectedDiffId, nameof(expectedDiffId));
 
-        using var work = WorkDir.Create(this, "import-");
-        var diff = Path.Combine(work.Path, "diff");
-        Libc.Check(Libc.MkDir(diff, 0b111_101_101), $"mkdir {diff}");
-        File.SetUnixFileMode(diff, (UnixFileMode)0b111_101_101); // not the umask's; a "./" entry may change it
-        var (diffId, size) = await ApplyArchiveAsync(archive, diff, ct).ConfigureAwait(false);
-        if (expectedDiffId is not null && diffId != expectedDiffId)
-            throw new LayerException($"layer digest mismatch: the archive's DiffID is {diffId}, {expectedDiffId} was expected");
+        var work = WorkDir.Create(this, "import-");
+        try
+        {
+            var diff = Path.Combine(work.Path, "diff");
+            Libc.Check(Libc.MkDir(diff, 0b111_101_101), $"mkdir {diff}");
+            File.SetUnixFileMode(diff, (UnixFileMode)0b111_101_101); // not the umask's; a "./" entry may change it
+            var (diffId, size) = await ApplyArchiveAsync(archive, diff, ct).ConfigureAwait(false);
+            if (expectedDiffId is not null && diffId != expectedDiffId)
+                throw new LayerException($"layer digest mismatch: the archive's DiffID is {diffId}, {expectedDiffId} was expected");
 
-        var chainId = ChainId(parentChainId, diffId);
-        var record = new LayerRecord(chainId, diffId, parentChainId, size, DateTimeOffset.UtcNow);
-        File.WriteAllBytes(Path.Combine(work.Path, "layer.json"), JsonSerializer.SerializeToUtf8Bytes(record, LayerJson.Default.LayerRecord));
+            var chainId = ChainId(parentChainId, diffId);
+            var record = new LayerRecord(chainId, diffId, parentChainId, size, DateTimeOffset.UtcNow);
+            File.WriteAllBytes(Path.Combine(work.Path, "layer.json"), JsonSerializer.SerializeToUtf8Bytes(record, LayerJson.Default.LayerRecord));
+            return new ExtractedLayer(work, chainId, parentChainId);
+        }
+        catch
+        {
+            work.Dispose();
+            throw;
+        }
+    }
 
+    /// <summary>The second half of <see cref="ImportAsync"/>: under the store lock, renames the
+    /// extracted directory to layers/&lt;chain&gt;, or drops it when another import got there
+    /// first. The parent must be in the store by now.</summary>
+    internal LayerInfo Commit(ExtractedLayer layer)
+    {
         using (Lock())
         {
-            // a Prune may have removed the parent while we extracted
-            if (parentChainId is not null && !Exists(parentChainId))
-                throw new LayerException($"parent layer {parentChainId} was removed during the import");
-            var final = LayerDir(chainId);
+            // a Prune may have removed the parent while we extracted (or, extracted ahead of it, the
+            // caller did not wait for it)
+            if (layer.Parent is not null && !Exists(layer.Parent))
+                throw new LayerException($"parent layer {layer.Parent} is not in the store (removed during the import, or not imported yet)");
+            var final = LayerDir(layer.ChainId);
             if (!Directory.Exists(final))
             {
-                Libc.Check(Libc.Rename(work.Path, final), $"rename {work.Path} to {final}");
-                work.Committed = true;
+                Libc.Check(Libc.Rename(layer.Work.Path, final), $"rename {layer.Work.Path} to {final}");
+                layer.Work.Committed = true;
             }
-            return Get(chainId)!;
+            return Get(layer.ChainId)!;
         }
+    }
+
+    /// <summary>A layer applied into tmp/ and not yet committed (<see cref="ExtractAsync"/>).</summary>
+    internal sealed class ExtractedLayer : IDisposable
+    {
+        internal ExtractedLayer(WorkDir work, string chainId, string? parent)
+        {
+            Work = work;
+            ChainId = chainId;
+            Parent = parent;
+        }
+
+        internal WorkDir Work { get; }
+        public string ChainId { get; }
+        public string? Parent { get; }
+
+        public void Dispose() => Work.Dispose();
     }
 
     private async Task<(string DiffId, long Size)> ApplyArchiveAsync(Stream archive, string diffDir, CancellationToken ct)
@@ -488,7 +535,7 @@ public sealed class LayerStore
 
     /// <summary>A directory in tmp/, flocked while it exists so no other opening of the store
     /// removes it under us; removed on Dispose unless it was committed (renamed away).</summary>
-    private sealed class WorkDir : IDisposable
+    internal sealed class WorkDir : IDisposable
     {
         private readonly int _fd;
         public string Path { get; }

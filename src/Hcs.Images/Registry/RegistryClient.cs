@@ -18,10 +18,14 @@ public sealed record FetchedManifest(byte[] Bytes, string Digest, string MediaTy
 ///     GET /v2/NAME/blobs/CONFIG   ───────►  config: DiffIDs → chain IDs → which layers are missing
 ///     GET /v2/NAME/blobs/L0..Ln   ───────►  3 at once, each into ingest/ (Range: bytes=N- to resume),
 ///                                            digest checked while streaming, renamed into blobs/
-///     layer k unpacked as soon as layers 0..k-1 are and its blob is in (the lowest missing
-///                                            one while it downloads; later ones still download)
+///     [unpack: true only] layer k unpacked as soon as layers 0..k-1 are and its blob is in (the
+///                                            lowest missing one while it downloads; later ones still download)
 ///     manifest (+ index) blobs, then the name in images.json: last
 /// </code>
+/// With unpack: false (what hcsd does) a pull is what `skopeo copy` does: every blob fetched,
+/// verified and stored, and the image named; the layers are unpacked afterwards by
+/// <see cref="ImageStore.UnpackAsync(string, IProgress{PullProgress}?, CancellationToken)"/>,
+/// which hcsd starts at once and every consumer of the layers awaits (design 0006, "Registry").
 /// </summary>
 public sealed partial class RegistryClient : IDisposable
 {
@@ -54,14 +58,32 @@ public sealed partial class RegistryClient : IDisposable
     public void Dispose() => _http.Dispose();
 
     /// <summary>Pulls <paramref name="reference"/> ("busybox", "host:5000/a/b:tag", "name@sha256:...")
-    /// into the store and names it; returns the stored image.</summary>
-    public Task<ImageInfo> PullAsync(string reference, IProgress<PullProgress>? progress = null, CancellationToken ct = default)
+    /// into the store, unpacks its layers and names it; returns the stored image.</summary>
+    public Task<ImageInfo> PullAsync(string reference, IProgress<PullProgress>? progress = null, CancellationToken ct = default) =>
+        PullAsync(reference, unpack: true, progress, ct);
+
+    /// <summary>Pulls <paramref name="reference"/> into the store and names it; returns the stored
+    /// image.</summary>
+    /// <param name="unpack">true: every layer is also unpacked into the layer store before the
+    /// name is written (overlapped with the downloads); progress per layer Waiting, Downloading,
+    /// Verifying, Extracting, Done. false: the layer blobs are only downloaded and verified into
+    /// the content store (in parallel, resumable, as with true) and the layer store is not
+    /// touched; progress per layer Waiting, Downloading, Verifying, Done (Done: the blob is
+    /// stored), or AlreadyExists for a blob the store has. The image is then named but not
+    /// unpacked (<see cref="ImageStore.IsUnpacked"/>): call
+    /// <see cref="ImageStore.UnpackAsync(string, IProgress{PullProgress}?, CancellationToken)"/>
+    /// before using its layers.</param>
+    public Task<ImageInfo> PullAsync(string reference, bool unpack, IProgress<PullProgress>? progress = null, CancellationToken ct = default)
     {
         if (!ImageReference.TryParse(reference, out var parsed, out var error)) throw new ImageException(ImageError.Invalid, error);
-        return PullAsync(parsed, progress, ct);
+        return PullAsync(parsed, unpack, progress, ct);
     }
 
-    public async Task<ImageInfo> PullAsync(ImageReference image, IProgress<PullProgress>? progress = null, CancellationToken ct = default)
+    public Task<ImageInfo> PullAsync(ImageReference image, IProgress<PullProgress>? progress = null, CancellationToken ct = default) =>
+        PullAsync(image, unpack: true, progress, ct);
+
+    /// <inheritdoc cref="PullAsync(string, bool, IProgress{PullProgress}?, CancellationToken)"/>
+    public async Task<ImageInfo> PullAsync(ImageReference image, bool unpack, IProgress<PullProgress>? progress = null, CancellationToken ct = default)
     {
         using var pin = _store.BeginOperation("pull");
 
@@ -92,10 +114,16 @@ public sealed partial class RegistryClient : IDisposable
         // config: which layers exist follows from its DiffIDs
         await DownloadBlobAsync(image, manifest.Config, null, ct).ConfigureAwait(false);
         var config = OciJson.Read<ImageConfig>(_store.Content.ReadAllBytes(manifest.Config.Digest), $"config {manifest.Config.Digest} of {image}");
-        var chains = ImageStore.Chains(config, manifest, manifestDoc.Digest);
-        pin.Add([], chains);
-
-        await FetchAndUnpackLayersAsync(image, manifest, config, chains, pin, progress, ct).ConfigureAwait(false);
+        var chains = ImageStore.Chains(config, manifest, manifestDoc.Digest); // checked either way: an image must be unpackable
+        if (unpack)
+        {
+            pin.Add([], chains);
+            await FetchAndUnpackLayersAsync(image, manifest, config, chains, pin, progress, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            await FetchLayersAsync(image, manifest, progress, ct).ConfigureAwait(false);
+        }
 
         // documents, then the name: a failed pull never leaves a name without its image
         _store.Content.Put(manifestDoc.Bytes, manifestDoc.Digest, $"manifest of {image}");
@@ -208,6 +236,59 @@ public sealed partial class RegistryClient : IDisposable
             throw;
         }
         await Task.WhenAll(workers).ConfigureAwait(false);
+    }
+
+    /// <summary>Downloads the layer blobs the store lacks (<see cref="RegistryOptions.ParallelDownloads"/>
+    /// at once, lowest first) into the content store, and nothing else: a pull with unpack: false.
+    /// The first failure cancels the rest and is what is thrown; finished blobs stay, a cut one
+    /// stays as a partial file for the next pull to resume.</summary>
+    private async Task FetchLayersAsync(ImageReference image, ImageManifest manifest, IProgress<PullProgress>? progress, CancellationToken ct)
+    {
+        var queue = new List<Descriptor>();
+        foreach (var layer in manifest.Layers.DistinctBy(l => l.Digest, StringComparer.Ordinal))
+        {
+            if (_store.Content.Exists(layer.Digest))
+            {
+                progress?.Report(new PullProgress(layer.Digest, PullState.AlreadyExists, layer.Size, layer.Size));
+                continue;
+            }
+            progress?.Report(new PullProgress(layer.Digest, PullState.Waiting, 0, layer.Size));
+            queue.Add(layer);
+        }
+
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        int next = -1;
+        var workers = Enumerable.Range(0, Math.Min(_options.ParallelDownloads, queue.Count)).Select(_ => Task.Run(async () =>
+        {
+            int k;
+            while ((k = Interlocked.Increment(ref next)) < queue.Count)
+            {
+                var layer = queue[k];
+                try
+                {
+                    failed.Token.ThrowIfCancellationRequested();
+                    await DownloadBlobAsync(image, layer, progress, failed.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !failed.IsCancellationRequested)
+                {
+                    failed.Cancel();
+                    throw;
+                }
+                progress?.Report(new PullProgress(layer.Digest, PullState.Done, layer.Size, layer.Size));
+            }
+        })).ToList();
+        try
+        {
+            await Task.WhenAll(workers).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            ct.ThrowIfCancellationRequested();
+            // the failure that started it, not a download cancelled because of it
+            if (workers.Where(t => t.IsFaulted).Select(t => t.Exception!.InnerException!).FirstOrDefault(e => e is not OperationCanceledException) is { } cause)
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(cause);
+            throw;
+        }
     }
 
     /// <summary>The import end of a layer unpacked while it downloads. If it fails, the download

@@ -169,6 +169,37 @@ public sealed class ImageApiTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [RootFact]
+    public async Task A_restarted_hcsd_keeps_the_leases_of_its_systems_and_drops_the_others()
+    {
+        await using var d = await Hcsd.StartAsync();
+        await using var hcs = new HostComputeService(d.SocketPath);
+        var image = await ImportBusyboxAsync(hcs);
+        await using (var system = await hcs.CreateComputeSystemAsync("keeper", ImageDocument("busybox")))
+            await system.StartAsync();
+        var leases = Path.Combine(d.StateDir, "images", "leases");
+        var scratches = Path.Combine(d.StateDir, "containers");
+        // what a daemon killed between the monitor's delete and its own bookkeeping leaves
+        File.WriteAllLines(Path.Combine(leases, "gone"), image.Layers);
+        Directory.CreateDirectory(Path.Combine(scratches, "gone", "upper"));
+
+        await d.KillAsync(); // kill -9: the container lives on in hcs-monitor
+        await d.RestartAsync();
+        Assert.True(File.Exists(Path.Combine(leases, "keeper")), "the running system lost its lease");
+        Assert.False(File.Exists(Path.Combine(leases, "gone")), "a lease of no system survived the restart");
+        Assert.False(Directory.Exists(Path.Combine(scratches, "gone")), "a scratch of no system survived the restart");
+        await hcs.Images.RemoveAsync("busybox", force: true);
+        await hcs.Images.PruneAsync();
+        Assert.Single(await hcs.Images.ListLayersAsync()); // still held by "keeper"
+
+        await using var again = await hcs.OpenComputeSystemAsync("keeper");
+        await again.TerminateAsync();
+        await again.DeleteAsync();
+        Assert.False(Directory.Exists(Path.Combine(scratches, "keeper")));
+        await hcs.Images.PruneAsync();
+        Assert.Empty(await hcs.Images.ListLayersAsync());
+    }
+
+    [RootFact]
     public async Task Layers_are_imported_exported_and_removed_through_v2_layers()
     {
         await using var d = await Hcsd.StartAsync();
@@ -274,6 +305,9 @@ public sealed class ImageApiTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal([reference], image.RepoTags);
         Assert.Contains(lines, l => l.Status == ImageProgressStatus.Downloading && l.Layer is not null);
         Assert.Contains(lines, l => l.Status == ImageProgressStatus.Done && l.Total > 0);
+        // the pull returns once every blob is verified; hcsd unpacks them after, and says when
+        var unpacked = await hcs.Images.InspectAsync(reference, unpacked: true);
+        Assert.True(File.Exists(Path.Combine(unpacked.LayerPaths[0], "bin/busybox")), "inspect ?unpacked=true answered before the layer was there");
         var (code, text) = await RunToEndAsync(hcs, "pulled", ImageDocument(reference, "sh", "-c", "echo from the registry"));
         Assert.True(code == 0, text);
         Assert.Equal("from the registry\n", text);

@@ -10,8 +10,8 @@ namespace Hcs.Tests.Integration.Images;
 /// <summary>
 /// ImageStore on a real layer store (root: it applies owners, whiteouts and xattrs): OCI layout
 /// import and export round trips (byte-exact, checked with skopeo when it is installed), docker
-/// save import, names (tag, remove, ID prefixes), prune, and commit of an overlay upper directory
-/// into a layer chain that mounts and runs.
+/// save import, names (tag, remove, ID prefixes), prune, commit of an overlay upper directory
+/// into a layer chain that mounts and runs, and images whose layers are not unpacked yet.
 /// </summary>
 public sealed partial class ImageStoreTests(ITestOutputHelper output) : IDisposable
 {
@@ -214,6 +214,77 @@ public sealed partial class ImageStoreTests(ITestOutputHelper output) : IDisposa
         Assert.Empty(store.Layers.List());
         Assert.Empty(store.Content.List());
         Assert.Empty(store.ImageChains());
+    }
+
+    /// <summary>A store holding <paramref name="image"/> as a pull without unpacking leaves it:
+    /// blobs and name, no layers (made by importing it elsewhere and copying blobs/ and
+    /// images.json, which is all such a store has).</summary>
+    private async Task<ImageStore> NotUnpacked(TestImage image, string name, string root)
+    {
+        var source = new ImageStore(Path.Combine(_dir, "source-" + Guid.NewGuid().ToString("N")[..6]));
+        await source.ImportOciLayoutAsync(Layout("layout-" + Guid.NewGuid().ToString("N")[..6], ("1", image)), name);
+        var blobs = Path.Combine(root, "blobs", "sha256");
+        Directory.CreateDirectory(blobs);
+        foreach (var digest in source.Content.List()) System.IO.File.Copy(source.Content.PathOf(digest), Path.Combine(blobs, digest[7..]));
+        System.IO.File.Copy(Path.Combine(source.Root, "images.json"), Path.Combine(root, "images.json"));
+        var store = new ImageStore(root);
+        Assert.Empty(store.Layers.List());
+        return store;
+    }
+
+    [RootFact]
+    public async Task An_image_whose_layers_are_not_unpacked_is_a_stored_image_until_UnpackAsync()
+    {
+        var image = TwoLayers(6);
+        var store = await NotUnpacked(image, "lazy:1", Root);
+
+        // listed, inspected (size: the blobs' until unpacked), tagged, exported byte for byte
+        var info = Assert.Single(store.List());
+        Assert.Equal(image.ConfigDigest, store.Inspect("lazy:1").ImageId);
+        Assert.False(store.IsUnpacked(info));
+        Assert.Equal(image.Layers.Sum(l => (long)l.Blob.Length), info.Size);
+        store.Tag("lazy:1", "lazy:copy");
+        Assert.Equal(["docker.io/library/lazy:1", "docker.io/library/lazy:copy"], store.Inspect("lazy:copy").Names);
+        var exported = Path.Combine(_dir, "exported");
+        await store.ExportOciLayoutAsync("lazy:1", exported);
+        foreach (var (digest, bytes) in image.Blobs()) Assert.Equal(bytes, System.IO.File.ReadAllBytes(Path.Combine(exported, "blobs/sha256", digest[7..])));
+        Assert.Contains("is not unpacked yet", Assert.Throws<ImageException>(() => store.RootfsFor("lazy:1")).Message);
+
+        // a prune keeps it whole
+        var pruned = await store.PruneAsync();
+        Assert.Empty(pruned.BlobsDeleted);
+        Assert.Empty(pruned.LayersDeleted);
+
+        await store.UnpackAsync("lazy:copy");
+        info = store.Inspect("lazy:1");
+        Assert.True(store.IsUnpacked(info));
+        Assert.Equal(info.Layers.Sum(c => store.Layers.Get(c)!.Size), info.Size);
+        Assert.Equal("hello 6\n", System.IO.File.ReadAllText(Path.Combine(store.RootfsFor("lazy:1").LayerDirs[0], "etc/motd")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(Root, "leases")));
+
+        // removed, it goes with the next prune like any other
+        store.Remove(info.ImageId);
+        Assert.Empty(store.List());
+        pruned = await store.PruneAsync();
+        Assert.Equal(2, pruned.LayersDeleted.Count);
+        Assert.Empty(store.Content.List());
+    }
+
+    [RootFact]
+    public async Task Commit_on_a_base_that_is_not_unpacked_unpacks_it_first()
+    {
+        var image = TwoLayers(7);
+        var store = await NotUnpacked(image, "lazy-base:1", Root);
+        var upper = Path.Combine(_dir, "upper");
+        Directory.CreateDirectory(upper);
+        System.IO.File.WriteAllText(Path.Combine(upper, "new"), "new\n");
+
+        var committed = await store.CommitAsync("lazy-base:1", upper, "lazy-commit:1");
+
+        Assert.Equal(3, committed.Layers.Count);
+        Assert.True(store.IsUnpacked(committed));
+        Assert.True(store.IsUnpacked(store.Inspect("lazy-base:1")));
+        Assert.Equal("new\n", System.IO.File.ReadAllText(Path.Combine(store.RootfsFor("lazy-commit:1").LayerDirs[2], "new")));
     }
 
     [RootFact]

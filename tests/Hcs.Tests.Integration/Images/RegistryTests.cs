@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Hcs.Images.Images;
 using Hcs.Images.Registry;
+using Hcs.Tests.Integration.Support;
 using Xunit.Abstractions;
 using static Hcs.Tests.Integration.Images.TestImages;
 
@@ -38,7 +39,9 @@ public sealed class RegistryFixture : IDisposable
 /// RegistryClient against a real registry (Debian's docker-registry): pull by tag and digest, an
 /// index resolved to linux/amd64, layers shared between images fetched and stored once, a cut
 /// download resumed with Range without fetching finished layers again, a corrupted blob refused
-/// with the store left consistent, Basic auth (htpasswd) and the Bearer token flow. The token
+/// with the store left consistent, Basic auth (htpasswd) and the Bearer token flow; a pull without
+/// unpacking (unpack: false) and ImageStore.UnpackAsync after it: run twice at once, cancelled
+/// midway, on a blob damaged on disk, after a prune. The token
 /// flow runs against RegistryProxy playing the token service in front of the registry:
 /// docker-registry's own token auth needs a signing certificate and an external token server,
 /// which is more machinery than the client's side of the protocol needs.
@@ -464,6 +467,284 @@ public sealed class RegistryTests(RegistryFixture fixture, ITestOutputHelper out
         });
         using (withCredentials) await withCredentials.PullAsync(reference);
         Assert.Single(store.List());
+    }
+
+    // ---- pull without unpacking, then UnpackAsync -------------------------------------------
+
+    /// <summary>A 3-layer image whose base holds busybox (the host's /bin/busybox when installed,
+    /// else bytes standing in for it) and sh; the upper layers as in <see cref="ThreeLayers"/>.</summary>
+    private static TestImage BusyboxLike(int seed, int bigSize = 3 << 20)
+    {
+        var busybox = System.IO.File.Exists("/bin/busybox") ? System.IO.File.ReadAllBytes("/bin/busybox") : Noise(1 << 20, seed);
+        return Image(
+        [
+            Layer(Dir("bin"), new Entry("bin/busybox", busybox, Mode: 0x1ed), Symlink("bin/sh", "busybox"),
+                Dir("etc"), File("etc/os-release", $"ID=test{seed}\n")),
+            Layer(Dir("etc"), File("etc/hostname", "two\n"), Dir("usr"), File("usr/data", Noise(500_000, seed + 1))),
+            Layer(Dir("opt"), File("opt/big", Noise(bigSize, seed + 2)), Symlink("opt/link", "big")),
+        ], cmd: ["/bin/sh"], env: ["PATH=/bin"]);
+    }
+
+    /// <summary>Pushes <paramref name="image"/> and pulls it with unpack: false.</summary>
+    private async Task<(ImageStore Store, string Reference)> PulledNotUnpacked(TestImage image, string name)
+    {
+        var repo = Unique(name);
+        fixture.Push(Registry, image, repo + ":1");
+        var reference = $"{Registry.Host}/{repo}:1";
+        var (store, client) = Open();
+        using (client) await client.PullAsync(reference, unpack: false);
+        Assert.False(store.IsUnpacked(store.Inspect(reference)));
+        Assert.Empty(store.Layers.List());
+        return (store, reference);
+    }
+
+    private static List<string> ChainsOf(TestImage image) =>
+        ImageStore.Chains(OciJson.Read<ImageConfig>(image.Config, "c"), OciJson.Read<ImageManifest>(image.Manifest, "m"), "m");
+
+    /// <summary>Nothing half-done is left: no import directory in tmp/, no pin, no lease, and
+    /// every stored layer's parent is stored.</summary>
+    private void AssertConsistent(ImageStore store)
+    {
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_root, "tmp")));
+        Assert.Empty(Directory.GetFiles(store.Content.IngestDir, "pin-*"));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_root, "leases")));
+        foreach (var layer in store.Layers.List())
+            if (layer.Parent is not null) Assert.True(store.Layers.Exists(layer.Parent), $"layer {layer.ChainId} is stored without its parent {layer.Parent}");
+    }
+
+    [RootFact]
+    public async Task Pull_without_unpacking_names_the_image_and_UnpackAsync_unpacks_it()
+    {
+        if (Skip()) return;
+        var image = BusyboxLike(80);
+        var repo = Unique("test/lazy");
+        fixture.Push(Registry, image, repo + ":1");
+        var reference = $"{Registry.Host}/{repo}:1";
+        var (store, client) = Open();
+        using var _ = client;
+        var progress = new Recorder();
+
+        var pulled = await client.PullAsync(reference, unpack: false, progress);
+
+        // stored and named, the layer store untouched
+        Assert.Equal(image.ManifestDigest, pulled.ManifestDigest);
+        Assert.Equal(ChainsOf(image), pulled.Layers);
+        Assert.Equal(image.ConfigDigest, Assert.Single(store.List()).ImageId);
+        Assert.False(store.IsUnpacked(pulled));
+        Assert.Equal(image.Layers.Sum(l => (long)l.Blob.Length), pulled.Size); // the blobs' sizes until unpacked
+        foreach (var l in image.Layers)
+        {
+            Assert.Equal(l.Blob, System.IO.File.ReadAllBytes(store.Content.PathOf(l.Digest)));
+            Assert.Equal([PullState.Waiting, PullState.Downloading, PullState.Verifying, PullState.Done], progress.StatesOf(l.Digest).Distinct());
+        }
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_root, "layers")));
+        AssertConsistent(store);
+        var e = Assert.Throws<ImageException>(() => store.RootfsFor(reference));
+        Assert.Equal(ImageError.NotFound, e.Kind);
+        Assert.Contains("is not unpacked yet", e.Message);
+
+        // a prune keeps a named image's blobs, unpacked or not
+        var pruned = await store.PruneAsync();
+        Assert.Empty(pruned.BlobsDeleted);
+        Assert.Empty(pruned.LayersDeleted);
+        Assert.True(store.Content.Exists(image.ManifestDigest));
+
+        var unpacking = new Recorder();
+        await store.UnpackAsync(reference, unpacking);
+
+        var unpacked = store.Inspect(reference);
+        Assert.True(store.IsUnpacked(unpacked));
+        Assert.Equal(3, store.Layers.List().Count);
+        Assert.Equal(unpacked.Layers.Sum(c => store.Layers.Get(c)!.Size), unpacked.Size);
+        foreach (var l in image.Layers) Assert.Equal([PullState.Extracting, PullState.Done], unpacking.StatesOf(l.Digest));
+        AssertConsistent(store);
+        var rootfs = store.RootfsFor(reference);
+        Assert.Equal(3, rootfs.LayerDirs.Count);
+        Assert.Equal("ID=test80\n", System.IO.File.ReadAllText(Path.Combine(rootfs.LayerDirs[0], "etc/os-release")));
+        Assert.Equal("busybox", new FileInfo(Path.Combine(rootfs.LayerDirs[0], "bin/sh")).LinkTarget);
+        Assert.Equal(Noise(3 << 20, 82), System.IO.File.ReadAllBytes(Path.Combine(rootfs.LayerDirs[2], "opt/big")));
+
+        // idempotent: nothing left to do
+        var again = new Recorder();
+        await store.UnpackAsync(reference, again);
+        foreach (var l in image.Layers) Assert.Equal([PullState.AlreadyExists], again.StatesOf(l.Digest));
+        Assert.Empty((await store.PruneAsync()).LayersDeleted);
+
+        if (!System.IO.File.Exists("/bin/busybox"))
+        {
+            output.WriteLine("busybox-static is not installed: the unpacked image is not run");
+            return;
+        }
+        var mnt = Path.Combine(_root, "mnt");
+        Directory.CreateDirectory(mnt);
+        var mount = Tools.Run("mount", ["-t", "overlay", "overlay", "-o", $"ro,lowerdir={string.Join(':', rootfs.LayerDirs.Reverse())}", mnt]);
+        Assert.True(mount.ExitCode == 0, mount.ToString());
+        try
+        {
+            var run = Tools.Run("chroot", [mnt, "/bin/sh", "-c", "busybox cat /etc/os-release /etc/hostname; busybox readlink /opt/link"],
+                env: new Dictionary<string, string> { ["PATH"] = "/bin" });
+            Assert.True(run.ExitCode == 0 && run.Stderr.Length == 0, run.ToString());
+            Assert.Equal("ID=test80\ntwo\nbig\n", run.Stdout);
+        }
+        finally
+        {
+            Tools.Run("umount", [mnt]);
+        }
+    }
+
+    [RootFact]
+    public async Task A_pull_without_unpacking_resumes_a_cut_download_and_refuses_a_corrupted_blob()
+    {
+        if (Skip()) return;
+        var image = ThreeLayers(94);
+        var big = image.Layers[2];
+        var repo = Unique("test/lazy-resume");
+        fixture.Push(Registry, image, repo + ":1");
+        using var proxy = new RegistryProxy(Registry.Host) { CutDigest = big.Digest, CutAfter = 1_000_000, Cuts = 1 };
+        var (store, client) = Open();
+        using (client)
+        {
+            var pulled = await client.PullAsync($"{proxy.Host}/{repo}:1", unpack: false);
+            Assert.False(store.IsUnpacked(pulled));
+        }
+        var requests = proxy.BlobRequests(big.Digest);
+        Assert.Equal(2, requests.Count);
+        Assert.Equal("bytes=1000000-", requests[1].Range);
+        Assert.Equal(big.Blob, System.IO.File.ReadAllBytes(store.Content.PathOf(big.Digest)));
+
+        // a blob corrupted on the way: refused by its digest, the image not named, nothing of it kept
+        var other = ThreeLayers(95, bigSize: 1000);
+        var victim = other.Layers[1];
+        var otherRepo = Unique("test/lazy-corrupt");
+        fixture.Push(Registry, other, otherRepo + ":1");
+        proxy.CorruptDigest = victim.Digest;
+        proxy.CorruptAt = victim.Blob.Length / 3;
+        var (_, client2) = Open();
+        using (client2)
+        {
+            var e = await Assert.ThrowsAsync<ImageException>(() => client2.PullAsync($"{proxy.Host}/{otherRepo}:1", unpack: false));
+            Assert.Equal(ImageError.DigestMismatch, e.Kind);
+            Assert.Contains(victim.Digest, e.Message);
+        }
+        Assert.Null(store.TryInspect($"{proxy.Host}/{otherRepo}:1"));
+        Assert.False(store.Content.Exists(victim.Digest));
+        Assert.Equal(0, store.Content.PartialLength(victim.Digest));
+        Assert.Empty(store.Layers.List());
+        AssertConsistent(store);
+    }
+
+    [RootFact]
+    public async Task A_pulled_not_unpacked_image_survives_prune_and_unpacks_after_it()
+    {
+        if (Skip()) return;
+        var image = ThreeLayers(82, bigSize: 100_000);
+        var (store, reference) = await PulledNotUnpacked(image, "test/prune-lazy");
+        // an unnamed image's blobs next to it, for the prune to have something to take
+        var other = Image([Layer(File("other", "x"))]);
+        var (_, client) = Open();
+        var otherRepo = Unique("test/other");
+        fixture.Push(Registry, other, otherRepo + ":1");
+        using (client) await client.PullAsync($"{Registry.Host}/{otherRepo}:1", unpack: false);
+        store.Remove($"{Registry.Host}/{otherRepo}:1");
+
+        var pruned = await store.PruneAsync();
+
+        Assert.Equal(new[] { other.ManifestDigest, other.ConfigDigest, other.Layers[0].Digest }.Order(StringComparer.Ordinal), pruned.BlobsDeleted);
+        foreach (var (digest, _) in image.Blobs()) Assert.True(store.Content.Exists(digest), $"prune took {digest}");
+        await store.UnpackAsync(reference);
+        Assert.True(store.IsUnpacked(store.Inspect(reference)));
+        Assert.Equal("ID=test82\n", System.IO.File.ReadAllText(Path.Combine(store.RootfsFor(reference).LayerDirs[0], "etc/os-release")));
+        AssertConsistent(store);
+    }
+
+    [RootFact]
+    public async Task Two_unpacks_of_one_image_at_once_both_succeed_with_one_set_of_layers()
+    {
+        if (Skip()) return;
+        var image = ThreeLayers(84);
+        var (store, reference) = await PulledNotUnpacked(image, "test/unpack-twice");
+        var sameRootOtherStore = new ImageStore(_root); // as another process would open it
+
+        await Task.WhenAll(store.UnpackAsync(reference), sameRootOtherStore.UnpackAsync(reference), store.UnpackAsync(reference));
+
+        Assert.Equal(ChainsOf(image).Order(StringComparer.Ordinal), store.Layers.List().Select(l => l.ChainId));
+        Assert.True(store.IsUnpacked(store.Inspect(reference)));
+        Assert.Equal(Noise(3 << 20, 86), System.IO.File.ReadAllBytes(Path.Combine(store.RootfsFor(reference).LayerDirs[2], "opt/big")));
+        AssertConsistent(store);
+    }
+
+    [RootFact]
+    public async Task A_cancelled_unpack_leaves_the_store_consistent_and_the_next_one_finishes()
+    {
+        if (Skip()) return;
+        var image = ThreeLayers(86, bigSize: 6 << 20);
+        var chains = ChainsOf(image);
+        var (store, reference) = await PulledNotUnpacked(image, "test/unpack-cancel");
+
+        // cancelled while the base layer is being extracted: nothing is committed
+        using (var cts = new CancellationTokenSource())
+        {
+            var progress = new Recorder { OnEvent = e => { if (e.State == PullState.Extracting) cts.Cancel(); } };
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => store.UnpackAsync(reference, progress, cts.Token));
+        }
+        Assert.Empty(store.Layers.List());
+        AssertConsistent(store);
+
+        // cancelled once the base layer is in: it stays, the layers above are not committed
+        using (var cts = new CancellationTokenSource())
+        {
+            var progress = new Recorder { OnEvent = e => { if (e.State == PullState.Done) cts.Cancel(); } };
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => store.UnpackAsync(reference, progress, cts.Token));
+        }
+        Assert.Equal([chains[0]], store.Layers.List().Select(l => l.ChainId));
+        Assert.False(store.IsUnpacked(store.Inspect(reference)));
+        AssertConsistent(store);
+        Assert.Empty((await store.PruneAsync()).BlobsDeleted); // still a whole, named image
+
+        var rest = new Recorder();
+        await store.UnpackAsync(reference, rest);
+        Assert.Equal([PullState.AlreadyExists], rest.StatesOf(image.Layers[0].Digest));
+        Assert.Equal([PullState.Extracting, PullState.Done], rest.StatesOf(image.Layers[2].Digest));
+        Assert.True(store.IsUnpacked(store.Inspect(reference)));
+        Assert.Equal(Noise(6 << 20, 88), System.IO.File.ReadAllBytes(Path.Combine(store.RootfsFor(reference).LayerDirs[2], "opt/big")));
+        AssertConsistent(store);
+    }
+
+    [RootFact]
+    public Task A_blob_damaged_on_disk_inside_the_deflate_stream_fails_the_unpack_naming_it() => DamagedBlobOnDisk(layer: 0, at: -1);
+
+    /// <summary>A byte of the gzip header's MTIME: the layer would still decompress to the same
+    /// tar with the same DiffID; only the blob's digest tells.</summary>
+    [RootFact]
+    public Task A_blob_damaged_on_disk_where_gzip_does_not_notice_fails_the_unpack_too() => DamagedBlobOnDisk(layer: 2, at: 5);
+
+    private async Task DamagedBlobOnDisk(int layer, int at)
+    {
+        if (Skip()) return;
+        var image = ThreeLayers(90 + layer);
+        var chains = ChainsOf(image);
+        var victim = image.Layers[layer];
+        var (store, reference) = await PulledNotUnpacked(image, "test/unpack-damaged");
+        var path = store.Content.PathOf(victim.Digest);
+        var original = System.IO.File.ReadAllBytes(path);
+        var damaged = original.ToArray();
+        damaged[at < 0 ? damaged.Length / 2 : at] ^= 0x01;
+        System.IO.File.WriteAllBytes(path, damaged);
+
+        var e = await Assert.ThrowsAsync<ImageException>(() => store.UnpackAsync(reference));
+
+        output.WriteLine(e.Message);
+        Assert.Equal(ImageError.DigestMismatch, e.Kind);
+        Assert.Contains(victim.Digest, e.Message);
+        for (int i = layer; i < chains.Count; i++) Assert.False(store.Layers.Exists(chains[i]), $"layer {i} was created from a damaged blob");
+        if (layer == 0) Assert.Empty(store.Layers.List());
+        AssertConsistent(store);
+
+        // the blob mended (a real store would pull it again), the unpack finishes
+        System.IO.File.WriteAllBytes(path, original);
+        await store.UnpackAsync(reference);
+        Assert.True(store.IsUnpacked(store.Inspect(reference)));
+        AssertConsistent(store);
     }
 
     [RootFact]

@@ -189,7 +189,7 @@ public sealed class LayerRulesTests
 
     /// <summary>A read-only stream over bytes that shows every byte read to a tracker, as the
     /// importer's pipe does.</summary>
-    private sealed class TappedStream(byte[] data, PaxRecordTracker tracker) : Stream
+    private sealed class TappedStream(byte[] data, PaxRecordTracker tracker) : Hcs.Images.Archive.ReadOnlyStream
     {
         private int _pos;
 
@@ -205,14 +205,5 @@ public sealed class LayerRulesTests
             return n;
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
