@@ -34,6 +34,9 @@ usage: sudo bench/hcsd.sh [options]
   --runs N           hyperfine runs per round of \`hcs run\` and \`crun run\` (default 40; quick 20)
   --iterations N     API create+start+wait+delete iterations per round (default 40; quick 30)
   --containers N     idle containers for the density metric (default 500; quick 100)
+  --idle sleep|pause what an idle container runs (default sleep: busybox `sleep 100000`; pause:
+                     hcs-pause, which is hcsd's init for a container started without a process;
+                     crun then runs the same hcs-pause binary)
   --events N         exit->event samples of each kind (default 50; quick 20)
   --max-wait S       wait at most S seconds for the load average to drop to $MAX_LOAD (default 300; quick 120)
   --trace            HCS_TRACE=1 for hcsd and hcs-monitor; their logs are kept next to the results
@@ -44,7 +47,7 @@ Binaries: \$HCSD_DIR (default /usr/local/lib/hcs/hcsd, the directory /usr/local/
 EOF
 }
 
-QUICK=0 ONLY="" ROUNDS="" RUNS="" ITER="" CONTAINERS="" EVENTS="" MAX_WAIT="" TRACE=0
+QUICK=0 ONLY="" ROUNDS="" RUNS="" ITER="" CONTAINERS="" EVENTS="" MAX_WAIT="" TRACE=0 IDLE=sleep
 ARGS=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -55,6 +58,7 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=${2:?}; shift ;;
     --iterations) ITER=${2:?}; shift ;;
     --containers) CONTAINERS=${2:?}; shift ;;
+    --idle) IDLE=${2:?}; [[ "$IDLE" == sleep || "$IDLE" == pause ]] || die "--idle: sleep or pause, not '$IDLE'"; shift ;;
     --events) EVENTS=${2:?}; shift ;;
     --max-wait) MAX_WAIT=${2:?}; shift ;;
     --trace) TRACE=1 ;;
@@ -228,6 +232,9 @@ mkbundle() { # mkbundle DIR ARG...
 }
 mkbundle "$BASE/b-true" /bin/true
 mkbundle "$BASE/b-sleep" sleep 100000
+# --idle pause: crun runs hcs-pause too (the same binary hcsd's pause containers run)
+cp "${BIN[hcs-pause]}" "$ROOTFS/hcs-pause" || die "cannot copy hcs-pause into the rootfs"
+mkbundle "$BASE/b-pause" /hcs-pause
 CR() { "${BIN[crun]}" --root "$BASE/state-crun" "$@"; }
 
 # The private hcsd. HCS_TRACE only in its environment (and so its monitor's), never the CLI's.
@@ -334,7 +341,9 @@ pids_anon() { # RssAnon + RssShmem of the pids in FILE (the containers' own proc
     awk '/^RssAnon:|^RssShmem:/ { s += $2 } END { print s + 0 }'
 }
 
-# density ROUND RT ATTEMPT: CONTAINERS idle containers (init `sleep 100000`) created and started
+IDLE_PAUSE=""; [ "$IDLE" = pause ] && IDLE_PAUSE=1
+# density ROUND RT ATTEMPT: CONTAINERS idle containers (init `sleep 100000`, or hcs-pause with
+# --idle pause) created and started
 # one after another: hcs through the API (hcs-bench), crun from a bash loop (create, start), as
 # bench/run.sh. Memory while all run; noise checks as bench/run.sh's (memory back within DRIFT
 # after the delete, and host-wide AnonPages + Shmem moved by no more than DRIFT beyond our own
@@ -356,7 +365,7 @@ density_attempt() {
   cat "${BIN[crun]}" "$HB" "$ROOTFS/bin/busybox" >/dev/null
   if [ "$rt" = hcs ]; then
     "$HB" density --socket "$SOCK" --rootfs "$ROOTFS" --scratch "$DISK/scratch-api" --prefix "$pfx" \
-      --count "$n" --out "$DATA/hd.$round.$attempt.json" 2>>"$DATA/density.log"
+      --count "$n" ${IDLE_PAUSE:+--pause} --out "$DATA/hd.$round.$attempt.json" 2>>"$DATA/density.log"
     extra=$(cat "$DATA/hd.$round.$attempt.json" 2>/dev/null || echo '{"failed":'"$n"',"seconds":0,"init_pids":[]}')
     fails=$(jq .failed <<<"$extra"); ns=$(jq '.seconds * 1e9 | floor' <<<"$extra")
     jq -r '.init_pids[]' <<<"$extra" >"$DATA/pids"
@@ -364,7 +373,7 @@ density_attempt() {
   else
     t0=$(date +%s%N)
     for ((i = 1; i <= n; i++)); do
-      if ! CR create --bundle "$BASE/b-sleep" "$pfx-$i" </dev/null >/dev/null 2>>"$DATA/density.log" \
+      if ! CR create --bundle "$BASE/b-$IDLE" "$pfx-$i" </dev/null >/dev/null 2>>"$DATA/density.log" \
          || ! CR start "$pfx-$i" </dev/null >/dev/null 2>>"$DATA/density.log"; then
         fails=$((fails + 1))
       fi
@@ -520,7 +529,7 @@ RESULT=$(jq -s \
   --argjson events "$EVENTS" --argjson drounds "$DROUNDS" --argjson elapsed "$ELAPSED" \
   --arg loadfirst "$LOAD_FIRST" --arg load0 "$LOAD0" --arg load1 "$LOAD1" --argjson waited "$WAITED" \
   --argjson quiet "$QUIET" --argjson maxload "$MAX_LOAD" --argjson maxwait "$MAX_WAIT" --argjson phases "$PHASE_LOADS" \
-  --argjson havecli "$HAVE_CLI" --argjson trace "$TRACE" --argjson cgfast "${CG_FAST_US:-null}" --argjson cgidle "${CG_IDLE_US:-null}" \
+  --arg idle "$IDLE" --argjson havecli "$HAVE_CLI" --argjson trace "$TRACE" --argjson cgfast "${CG_FAST_US:-null}" --argjson cgidle "${CG_IDLE_US:-null}" \
   --argjson want "$(for m in $ALL_METRICS; do want "$m" && echo "\"$m\": true" || echo "\"$m\": false"; done | paste -sd, | sed 's/.*/{&}/')" \
   --arg bins "$(for b in hcsd hcs-monitor hcs-pause hcs crun hcs-bench; do [ -n "${BIN[$b]:-}" ] && echo "$b=${ORIG[$b]}=${SHA[$b]}"; done)" '
   def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
@@ -603,7 +612,7 @@ RESULT=$(jq -s \
      binaries: ($bins | split("\n") | map(select(length > 0) | split("=") | {key: .[0], value: {path: .[1], sha256: .[2]}}) | from_entries),
      method: {rounds: $rounds, runs_per_round: $runs, api_iterations_per_round: $iter, warmup: $warmup,
               containers: $containers, density_rounds: $drounds, event_samples: $events, quick: ($quick == 1), only: $only,
-              trace: ($trace == 1), cli_measured: $havecli,
+              trace: ($trace == 1), cli_measured: $havecli, idle: $idle,
               order: "per round: hcs CLI, crun, API; reversed every other round",
               bundle: "busybox-static rootfs; hcs: one read-only layer + a scratch per container, default container; crun: crun spec + cgroup namespace, read-only root",
               elapsed_s: $elapsed},
@@ -629,7 +638,8 @@ if $QUIET; then quiet_text="load at or below $MAX_LOAD"; else quiet_text="still 
 echo "Load average: $LOAD_FIRST at start; waited ${WAITED} s for a quiet host ($quiet_text); $LOAD0 when measuring began, $LOAD1 at the end."
 echo "Timed: $ROUNDS round(s); hyperfine -N, warmup $WARMUP, $RUNS runs each of \`hcs run\` and \`crun run\`; $ITER API iterations"
 echo "(after $WARMUP warm-up) per round; a cell is the median of the per-round medians; order hcs CLI, crun, API, reversed"
-echo "every other round. Density: $CONTAINERS containers (\`sleep 100000\`) per runtime, $DROUNDS round(s); rate: best round;"
+IDLE_TEXT='`sleep 100000`'; [ "$IDLE" = pause ] && IDLE_TEXT='hcs-pause, for crun as for hcs'
+echo "every other round. Density: $CONTAINERS containers ($IDLE_TEXT) per runtime, $DROUNDS round(s); rate: best round;"
 echo "memory: median over quiet rounds. Events: $EVENTS samples of each kind after $WARMUP warm-up. Elapsed ${ELAPSED} s."
 echo "Host: moving a process into a cgroup takes ${CG_FAST_US} µs back to back, ${CG_IDLE_US} µs after 20 ms without one (paid once per container start)."
 echo
