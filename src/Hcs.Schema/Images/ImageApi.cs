@@ -159,9 +159,25 @@ public static class ImageJson
     /// path of the fault.</summary>
     public static T ReadRequest<T>(ReadOnlySpan<byte> utf8) where T : class
     {
+        var info = (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)Strict.GetTypeInfo(typeof(T))!;
+        // checked first: the serializer reports invalid UTF-8 in a member name as an InvalidOperationException
+        if (!System.Text.Unicode.Utf8.IsValid(utf8))
+            throw new DocumentException("request body", [new DocumentError("$", "the body is not valid UTF-8")]);
         try
         {
-            return JsonSerializer.Deserialize(utf8, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)Strict.GetTypeInfo(typeof(T))!)
+            // unknown members first, each at its path as the rest of the API names them
+            // ($["a.b"], $[""]); the serializer's own message names only the first, in its notation
+            using (var doc = JsonDocument.Parse(utf8.ToArray()))
+            {
+                if (doc.RootElement.ValueKind == JsonValueKind.Object)
+                {
+                    var known = info.Properties.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+                    var unknown = doc.RootElement.EnumerateObject().Where(p => !known.Contains(p.Name))
+                        .Select(p => new DocumentError(JsonMapper.Child("$", p.Name), "unknown member")).ToList();
+                    if (unknown.Count > 0) throw new DocumentException("request body", unknown);
+                }
+            }
+            return JsonSerializer.Deserialize(utf8, info)
                    ?? throw new DocumentException("request body", [new DocumentError("$", "must be an object, not null")]);
         }
         catch (JsonException e)

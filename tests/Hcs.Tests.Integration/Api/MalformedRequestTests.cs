@@ -325,6 +325,9 @@ public sealed class MalformedRequests(int seed, string victim, uint pid, string 
         };
         foreach (var (target, body) in ValidBodies())
             bodies.Add((target, () => (JsonObject)body.DeepClone(), target.EndsWith("/processes") ? ["$.OciProcess"] : []));
+        // the image routes' documents (nothing listens on port 9: even a valid pull cannot fetch)
+        bodies.Add(("/v2/images/pull", () => new JsonObject { ["Reference"] = "127.0.0.1:9/fuzz/none:1", ["Username"] = "u", ["Password"] = "p" }, []));
+        bodies.Add(($"{V}/commit", () => new JsonObject { ["Reference"] = "fuzz/commit:1", ["Author"] = "fuzz", ["Comment"] = "c" }, []));
 
         foreach (var (target, make, permissive) in bodies)
         {
@@ -342,6 +345,7 @@ public sealed class MalformedRequests(int seed, string victim, uint pid, string 
         BadIds();
         BadPids();
         BadQueries();
+        BadImageRequests();
         // last: if hcsd ignores the content type these succeed, and must not disturb the rest
         foreach (var (target, make, _) in bodies)
             foreach (var type in new[] { "text/plain", "application/xml", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x" })
@@ -642,6 +646,78 @@ public sealed class MalformedRequests(int seed, string victim, uint pid, string 
             foreach (var bad in new[] { "abc", "-1", "4294967296", "99999999999999999999", "1.5", "%20", "0x10", "+5", "999999999", "%EF%BC%91", "1e3" })
                 Add($"pid {bad}", method, $"{V}/processes/{bad}{suffix}", body is null ? null : Utf8(body));
         Add("attach without a WebSocket upgrade", "GET", $"{P}/attach", null, status: 400);
+    }
+
+    /// <summary>The image and layer routes: references and chain IDs that are not ones, archives
+    /// that are not archives, and documents for an image the store does not have.</summary>
+    private void BadImageRequests()
+    {
+        string[] badReferences = ["upper/CASE", "a//b", ":tag", "name:", "name@sha256:12", "name@md5:00", " space", "-lead", "x" + new string('y', 300),
+                                  "host:notaport/x", "a/b:t@sha256:zz", "../etc", "%00"];
+        foreach (var r in badReferences)
+        {
+            var q = Uri.EscapeDataString(r);
+            Add($"inspect of reference \"{r}\"", "GET", $"/v2/images/inspect?reference={q}", null, path: "reference", status: 400, error: "HCS_E_INVALID_JSON", contentType: null);
+            Add($"export of reference \"{r}\"", "GET", $"/v2/images/export?reference={q}", null, path: "reference", status: 400, error: "HCS_E_INVALID_JSON", contentType: null);
+            Add($"delete of reference \"{r}\"", "DELETE", $"/v2/images?reference={q}", null, path: "reference", status: 400, error: "HCS_E_INVALID_JSON", contentType: null);
+            Add($"tag to \"{r}\"", "POST", $"/v2/images/tag?source=fuzz:1&target={q}", null, status: 400, error: "HCS_E_INVALID_JSON", contentType: null);
+            Add($"import named \"{r}\"", "POST", $"/v2/images/import?reference={q}", new byte[1024], path: "reference", status: 400,
+                error: "HCS_E_INVALID_JSON", contentType: "application/x-tar");
+            Add($"pull of \"{r}\"", "POST", "/v2/images/pull", Utf8(new JsonObject { ["Reference"] = r }.ToJsonString()), path: "$.Reference", status: 400,
+                error: "HCS_E_INVALID_JSON");
+        }
+        foreach (var missing in new[] { "/v2/images/inspect", "/v2/images/export", "/v2/images/inspect?reference=", "/v2/images/tag?source=a", "/v2/images/tag?target=b" })
+            Add($"no reference: {missing}", missing.StartsWith("/v2/images/tag") ? "POST" : "GET", missing, null, status: 400, error: "HCS_E_INVALID_JSON", contentType: null);
+        Add("no reference to delete", "DELETE", "/v2/images", null, status: 400, error: "HCS_E_INVALID_JSON", contentType: null);
+        Add("unknown image", "GET", "/v2/images/inspect?reference=fuzz/none:1", null, path: "reference", status: 404, error: "HCS_E_IMAGE_NOT_FOUND", contentType: null);
+        Add("unknown image to export", "GET", "/v2/images/export?reference=fuzz/none:1", null, status: 404, error: "HCS_E_IMAGE_NOT_FOUND", contentType: null);
+        Add("unknown image to delete", "DELETE", "/v2/images?reference=fuzz/none:1", null, status: 404, error: "HCS_E_IMAGE_NOT_FOUND", contentType: null);
+        Add("unknown image to tag", "POST", "/v2/images/tag?source=fuzz/none:1&target=fuzz/x:1", null, status: 404, error: "HCS_E_IMAGE_NOT_FOUND", contentType: null);
+        Add("delete with force=maybe", "DELETE", "/v2/images?reference=fuzz:1&force=maybe", null, status: 400, error: "HCS_E_INVALID_JSON", contentType: null);
+
+        foreach (var id in new[] { "sha256:xyz", "md5:" + new string('0', 32), "sha256:" + new string('A', 64), "sha256:" + new string('0', 63), "latest" })
+        {
+            var e = Uri.EscapeDataString(id);
+            Add($"layer \"{id}\"", "GET", $"/v2/layers/{e}", null, path: "chainId", status: 400, error: "HCS_E_INVALID_JSON", contentType: null);
+            Add($"export of layer \"{id}\"", "GET", $"/v2/layers/{e}/export", null, path: "chainId", status: 400, error: "HCS_E_INVALID_JSON", contentType: null);
+            Add($"delete of layer \"{id}\"", "DELETE", $"/v2/layers/{e}", null, path: "chainId", status: 400, error: "HCS_E_INVALID_JSON", contentType: null);
+            Add($"layer with parent \"{id}\"", "POST", $"/v2/layers?parent={e}", new byte[1024], path: "parent", status: 400, error: "HCS_E_INVALID_JSON",
+                contentType: "application/x-tar");
+        }
+        var none = "sha256:" + new string('0', 64);
+        Add("unknown layer", "GET", $"/v2/layers/{none}", null, status: 404, error: "HCS_E_LAYER_NOT_FOUND", contentType: null);
+        Add("unknown parent layer", "POST", $"/v2/layers?parent={none}", new byte[1024], path: "parent", status: 404, error: "HCS_E_LAYER_NOT_FOUND",
+            contentType: "application/x-tar");
+
+        // archives that are not: zeros, text, a JSON document, random bytes, a truncated tar header
+        var junk = new List<(string What, byte[] Bytes)>
+        {
+            ("empty", []), ("text", Utf8(new string('x', 5000))), ("JSON", Utf8("{\"Reference\":\"busybox\"}")),
+            ("gzip magic only", [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3]), ("zstd magic only", [0x28, 0xb5, 0x2f, 0xfd, 0x00]),
+        };
+        for (int i = 0; i < 6; i++)
+        {
+            var bytes = new byte[_random.Next(1, 20000)];
+            _random.NextBytes(bytes);
+            junk.Add(($"{bytes.Length} random bytes", bytes));
+        }
+        // zeros are an empty tar: a valid (empty) layer, but no image
+        Add("image archive: an empty tar", "POST", "/v2/images/import", new byte[10240], status: 400, error: "HCS_E_INVALID_LAYER", contentType: "application/x-tar");
+        foreach (var (what, bytes) in junk)
+        {
+            Add($"image archive: {what}", "POST", "/v2/images/import", bytes, status: 400, error: "HCS_E_INVALID_LAYER", contentType: "application/x-tar");
+            Add($"layer archive: {what}", "POST", "/v2/layers", bytes, status: 400, error: "HCS_E_INVALID_LAYER", contentType: "application/x-tar");
+        }
+
+        // a container of an image the store does not have, and an image and layers at once
+        static Action<JsonObject> ImageInstead(string reference) => d =>
+        {
+            var storage = Locate(d, "$.Document.Container.Storage")!.AsObject();
+            storage.Remove("Layers");
+            storage["Image"] = reference;
+        };
+        Create("image not in the store", ImageInstead("fuzz/none:1"), "$.Document.Container.Storage.Image", status: 404, error: "HCS_E_IMAGE_NOT_FOUND");
+        Create("an image reference that is not one", ImageInstead("upper/CASE"), "$.Document.Container.Storage.Image", status: 400, error: "HCS_E_INVALID_JSON");
     }
 
     private void BadQueries()
