@@ -15,6 +15,8 @@ namespace Hcs.Images.Archive;
 internal sealed class PaxRecordTracker
 {
     private const int Block = 512;
+    /// <summary>The largest PAX header or GNU long name accepted (xattrs included, real ones are KiB).</summary>
+    internal const long MaxMetadataSize = 16 << 20;
     private enum State { Header, PaxData, Skip, Ended }
 
     private readonly byte[] _header = new byte[Block];
@@ -90,16 +92,16 @@ internal sealed class PaxRecordTracker
         byte type = _header[156];
         long size = ParseNumber(_header.AsSpan(124, 12));
         long padding = Padding(size);
+        // Metadata entries (PAX records, GNU long names) are read whole into memory by TarReader,
+        // which accepts any size up to Array.MaxLength: one 2 GiB 'x' header (a few MiB of gzip)
+        // would make hcsd allocate and fill 2 GiB. The tracker sees each header block before
+        // TarReader parses it (it taps the stream TarReader reads), so it refuses them here;
+        // TarReader's callers report an InvalidDataException as a corrupt archive.
+        if ((type is (byte)'x' or (byte)'g' or (byte)'L' or (byte)'K') && (size is < 0 or > MaxMetadataSize))
+            throw new InvalidDataException($"a tar metadata entry (type '{(char)type}') of {size} bytes: more than the {MaxMetadataSize} bytes one may have");
         switch (type)
         {
             case (byte)'x':
-                // A PAX header is at most a few KiB of records; anything absurd is left for
-                // TarReader to refuse, and not buffered here.
-                if (size is < 0 or > 16 << 20)
-                {
-                    SkipThen(Math.Max(0, size) + padding);
-                    return;
-                }
                 _pax = new byte[size];
                 _paxFill = 0;
                 _paxPadding = padding;

@@ -380,7 +380,12 @@ public sealed partial class ImageStore
     /// (docker 25+ links &lt;id&gt;/layer.tar to the blob) followed inside the archive.</summary>
     private sealed class TarFiles : ArchiveFiles
     {
+        /// <summary>All the small files kept in memory together: past this, they go to the content
+        /// store like big ones (an archive of many small files must not fill hcsd's memory).</summary>
+        private const long SmallFilesBudget = 64L << 20;
+
         private readonly Dictionary<string, byte[]> _small = new(StringComparer.Ordinal);
+        private long _smallBytes;
         private readonly Dictionary<string, (string Digest, long Size)> _stored = new(StringComparer.Ordinal);
         private readonly Dictionary<string, string> _links = new(StringComparer.Ordinal);
 
@@ -433,11 +438,13 @@ public sealed partial class ImageStore
                 await Store.Content.WriteAsync(data, digest, entry.Length, $"{name} of the archive", ct).ConfigureAwait(false);
                 _stored[name] = (digest, entry.Length);
             }
-            else if (entry.Length <= SmallFileLimit)
+            else if (entry.Length <= SmallFileLimit && _smallBytes + entry.Length <= SmallFilesBudget)
             {
                 var bytes = new byte[entry.Length];
                 await data.ReadExactlyAsync(bytes, ct).ConfigureAwait(false);
+                if (_small.TryGetValue(name, out var replaced)) _smallBytes -= replaced.Length;
                 _small[name] = bytes;
+                _smallBytes += bytes.Length;
             }
             else
             {
@@ -462,7 +469,12 @@ public sealed partial class ImageStore
         {
             var p = Resolve(path);
             if (_small.TryGetValue(p, out var bytes)) return bytes;
-            if (_stored.ContainsKey(p)) throw new ImageException(ImageError.Invalid, $"{path}: larger than a document may be");
+            if (_stored.TryGetValue(p, out var stored))
+            {
+                // a document stored because the memory budget was spent: read back (digest checked)
+                if (stored.Size <= SmallFileLimit) return Store.Content.ReadAllBytes(stored.Digest, SmallFileLimit);
+                throw new ImageException(ImageError.Invalid, $"{path}: larger than a document may be");
+            }
             throw new ImageException(ImageError.Invalid, $"the archive has no {path}");
         }
 

@@ -29,6 +29,36 @@ internal static class LayerExporter
         }
     }
 
+    /// <summary>Opens <paramref name="name"/> in <paramref name="dirFd"/> for reading if it is
+    /// a regular file at the moment of the open; -1 if it is gone. Anything else there now (a
+    /// device node or fifo swapped in after the directory was listed) is a LayerException:
+    /// hcsd is root outside the container's device cgroup, so a plain open(O_RDONLY) of a
+    /// block device a container made would read the host's disk into the image, and a fifo
+    /// would block the export forever. O_PATH opens nothing (no device open, no fifo wait);
+    /// the type is checked on that fd, and the same inode is then reopened for reading
+    /// through /proc/self/fd.</summary>
+    internal static int OpenRegularFile(int dirFd, string name, string path, out Statx st)
+    {
+        st = default;
+        int pathFd = OpenAt(dirFd, name, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+        if (pathFd < 0)
+        {
+            if (Libc.Errno == Libc.ENOENT) return -1;
+            throw new ErrnoException(Libc.Errno, $"open {path}");
+        }
+        try
+        {
+            Libc.Check(StatAt(pathFd, "", out st), $"stat {path}");
+            if (st.Type != S_IFREG)
+                throw new LayerException($"{path}: replaced by something other than a regular file (mode 0{Convert.ToString(st.Type, 8)}) while it was exported");
+            return Libc.Check(Libc.Open($"/proc/self/fd/{pathFd}", Libc.O_RDONLY | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0), $"open {path}");
+        }
+        finally
+        {
+            Libc.Close(pathFd);
+        }
+    }
+
     private sealed class Walk(TarArchiveWriter writer, CancellationToken ct)
     {
         // (device, inode) of regular files with more than one link → the first name written
@@ -53,7 +83,7 @@ internal static class LayerExporter
                         await SubdirectoryAsync(dirFd, entry.Name, path, st);
                         break;
                     case S_IFREG:
-                        await FileAsync(dirFd, entry.Name, path, st);
+                        await FileAsync(dirFd, entry.Name, path);
                         break;
                     case S_IFLNK:
                         await writer.WriteHeaderAsync(Header(path, (byte)'2', st, ReadLink(dirFd, entry.Name),
@@ -116,22 +146,25 @@ internal static class LayerExporter
             }
         }
 
-        private async Task FileAsync(int dirFd, string name, string path, Statx st)
+        private async Task FileAsync(int dirFd, string name, string path)
         {
-            if (st.Nlink > 1)
-            {
-                var key = (st.DevMajor, st.DevMinor, st.Ino);
-                if (_links.TryGetValue(key, out var first))
-                {
-                    await writer.WriteHeaderAsync(Header(path, (byte)'1', st, first, null), ct);
-                    return;
-                }
-                _links[key] = path;
-            }
-            int fd = OpenAt(dirFd, name, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
-            if (fd < 0) throw new ErrnoException(Libc.Errno, $"open {path}");
+            // The statx above was by name: a running container may have swapped the name for a
+            // device node or a fifo since (commit does not pause it). Open what is there now and
+            // take its type, inode and size from the open file, never from the listing.
+            int fd = OpenRegularFile(dirFd, name, path, out var st);
+            if (fd < 0) return; // gone meanwhile
             try
             {
+                if (st.Nlink > 1)
+                {
+                    var key = (st.DevMajor, st.DevMinor, st.Ino);
+                    if (_links.TryGetValue(key, out var first))
+                    {
+                        await writer.WriteHeaderAsync(Header(path, (byte)'1', st, first, null), ct);
+                        return;
+                    }
+                    _links[key] = path;
+                }
                 var xattrs = ListXattrs(fd, null);
                 // metacopy=on copies up only the metadata: the data is still in a lower layer
                 if (xattrs.ContainsKey("trusted.overlay.metacopy"))

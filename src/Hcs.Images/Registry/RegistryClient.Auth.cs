@@ -64,6 +64,12 @@ public sealed partial class RegistryClient
             var realm = bearer["realm"];
             if (realm is null || !Uri.TryCreate(realm, UriKind.Absolute, out var realmUri) || realmUri.Scheme is not ("http" or "https"))
                 throw new RegistryException(ImageError.Unauthorized, $"{image.Domain} asks for a bearer token but names no usable realm (\"{realm}\")", 401);
+            // The realm is the registry's word: a registry reached over https must not be able to
+            // send our password in clear text (Basic over http, readable by anyone on the path).
+            // Plain http is allowed only for a registry that is itself spoken to over http.
+            if (credential is not null && realmUri.Scheme == "http" && !IsInsecure(image.Domain))
+                throw new RegistryException(ImageError.Unauthorized,
+                    $"{image.Domain} names the token service {realmUri.GetLeftPart(UriPartial.Path)} over plain http: hcs does not send the credentials for {image.Domain} there (only https, unless the registry is configured insecure)", 401);
             var token = await FetchTokenAsync(image, realmUri, bearer["service"], bearer["scope"] ?? scope, credential, ct).ConfigureAwait(false);
             _tokens[image.Domain + " " + scope] = token;
             return;

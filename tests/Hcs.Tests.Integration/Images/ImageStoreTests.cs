@@ -76,6 +76,35 @@ public sealed partial class ImageStoreTests(ITestOutputHelper output) : IDisposa
         Assert.Equal(image.ConfigDigest, Digest.Of(Encoding.UTF8.GetBytes(r.Stdout.TrimEnd('\n'))));
     }
 
+    /// <summary>An archive of many small files past the in-memory budget (64 MiB): the extra ones
+    /// go to the content store, documents among them are read back from it, the import works.</summary>
+    [RootFact]
+    public async Task An_archive_of_many_small_files_is_imported_without_holding_them_all_in_memory()
+    {
+        var image = TwoLayers(3);
+        var layout = Layout("in", ("v1", image));
+        var filler = Path.Combine(layout, "filler");
+        Directory.CreateDirectory(filler);
+        var megabyte = new byte[1 << 20];
+        for (int i = 0; i < 70; i++)
+        {
+            megabyte[0] = (byte)i; // 70 different files: 70 MiB of small files before the documents
+            System.IO.File.WriteAllBytes(Path.Combine(filler, $"f{i:D2}"), megabyte);
+        }
+        // the documents last in the tar, so they arrive after the budget is spent
+        var tar = Path.Combine(_dir, "many.tar");
+        var r = Tools.Run("tar", ["-C", layout, "-cf", tar, "filler", "blobs", "oci-layout", "index.json"]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var store = new ImageStore(Root);
+        await using (var input = System.IO.File.OpenRead(tar))
+            Assert.Equal(image.ManifestDigest, Assert.Single(await store.ImportArchiveAsync(input, "app:many")).ManifestDigest);
+        Assert.Equal("hello 3\n", System.IO.File.ReadAllText(Path.Combine(store.RootfsFor("app:many").LayerDirs[0], "etc/motd")));
+        // the files past the budget went to disk (prune takes them, as nothing refers to them)
+        Assert.True(store.Content.List().Count > image.Blobs().Count(), "every small file was held in memory");
+        await store.PruneAsync();
+        Assert.Equal(image.Blobs().Select(b => b.Item1).Order(), store.Content.List().Order());
+    }
+
     [RootFact]
     public async Task Oci_layout_tar_round_trip_keeps_digests()
     {
