@@ -58,17 +58,8 @@ public sealed class TarMetadataLimitTests
         Assert.Contains("metadata entry", e.Message);
     }
 
-    private sealed class TapStream(Stream inner, PaxRecordTracker tracker) : Stream
+    private sealed class TapStream(Stream inner, PaxRecordTracker tracker) : ReadOnlyStream
     {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         public override int Read(byte[] buffer, int offset, int count)
         {
             int n = inner.Read(buffer, offset, count);
