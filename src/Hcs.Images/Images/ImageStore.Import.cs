@@ -396,7 +396,8 @@ public sealed partial class ImageStore
             var files = new TarFiles(store, pin);
             try
             {
-                using var reader = new TarReader(tar, leaveOpen: true);
+                // through the tracker: a PAX header or GNU long name of gigabytes is refused, not read
+                using var reader = new TarReader(new Archive.TrackedStream(tar, new Archive.PaxRecordTracker()), leaveOpen: true);
                 TarEntry? entry;
                 while ((entry = await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false)) is not null)
                 {

@@ -46,6 +46,25 @@ public sealed class TarMetadataLimitTests
         Assert.Equal("b"u8.ToArray(), tracker.CurrentRecords!["SCHILY.xattr.user.a"]);
     }
 
+    /// <summary>An image archive (OCI layout or docker save) is read through the tracker too.</summary>
+    [Fact]
+    public async Task An_image_archive_with_a_gigabyte_pax_header_is_refused_as_invalid()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "hcs-tarlimit-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            var store = new Hcs.Images.Images.ImageStore(root);
+            var archive = new MemoryStream([.. Header('x', 1L << 30), .. new byte[4096]]);
+            var e = await Assert.ThrowsAsync<Hcs.Images.Images.ImageException>(() => store.ImportArchiveAsync(archive));
+            Assert.Equal(Hcs.Images.Images.ImageError.Invalid, e.Kind);
+            Assert.Contains("metadata entry", e.Message);
+        }
+        finally
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        }
+    }
+
     /// <summary>End to end through TarReader: without the limit it would rent a 1 GiB buffer
     /// and then fail only at the end of the (here missing) data.</summary>
     [Fact]
