@@ -12,15 +12,7 @@ umoci init --layout "$L"
 umoci new --image "$L:latest"
 umoci unpack --image "$L:latest" "$WORK/bundle" >/dev/null
 R="$WORK/bundle/rootfs"
-mkdir -p "$R/bin" "$R/etc" "$R/root" "$R/home" "$R/proc" "$R/sys" "$R/dev" "$R/var/tmp" "$R/tmp" "$R/usr/bin" "$R/sbin" "$R/usr/sbin"
-chmod 1777 "$R/tmp" "$R/var/tmp"
-chmod 0700 "$R/root"
-cp /bin/busybox "$R/bin/busybox"
-for applet in $("$R/bin/busybox" --list); do
-  [ -e "$R/bin/$applet" ] || ln -s busybox "$R/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$R/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' > "$R/etc/group"
+"$(dirname "$0")/busybox-rootfs.sh" "$R"
 umoci repack --image "$L:latest" "$WORK/bundle" >/dev/null
 umoci config --image "$L:latest" --os linux --architecture amd64 \
   --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

@@ -3,13 +3,7 @@
 # from `runhcs spec` that runs ARGS (default: sh) without a terminal.
 set -eu
 DIR="$1"; shift
-mkdir -p "$DIR/rootfs/bin" "$DIR/rootfs/etc" "$DIR/rootfs/tmp" "$DIR/rootfs/proc" "$DIR/rootfs/sys" "$DIR/rootfs/dev"
-cp /bin/busybox "$DIR/rootfs/bin/busybox"
-for applet in $("$DIR/rootfs/bin/busybox" --list); do
-  [ -e "$DIR/rootfs/bin/$applet" ] || ln -s busybox "$DIR/rootfs/bin/$applet"
-done
-echo "root:x:0:0:root:/root:/bin/sh" > "$DIR/rootfs/etc/passwd"
-echo "root:x:0:" > "$DIR/rootfs/etc/group"
+"$(dirname "$0")/busybox-rootfs.sh" "$DIR/rootfs"
 rm -f "$DIR/config.json"
 runhcs spec --bundle "$DIR"
 [ $# -gt 0 ] || set -- sh

@@ -200,7 +200,7 @@ internal static class Images
     private static string IndentedJson(List<ImageDetails> images)
     {
         // ImageJson writes compact; re-indent for people (the API's shapes, unchanged)
-        using var doc = System.Text.Json.JsonDocument.Parse(ImageJson.ToUtf8(images.Count == 1 ? (object)images[0] : images) is var b ? b : []);
+        using var doc = System.Text.Json.JsonDocument.Parse(images.Count == 1 ? ImageJson.ToUtf8(images[0]) : ImageJson.ToUtf8(images));
         using var ms = new MemoryStream();
         using (var w = new System.Text.Json.Utf8JsonWriter(ms, new System.Text.Json.JsonWriterOptions { Indented = true }))
             doc.WriteTo(w);

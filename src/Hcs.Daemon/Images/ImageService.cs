@@ -99,13 +99,7 @@ public sealed class ImageService
     public void Release(string owner) => Layers.Release(owner);
 
     /// <summary>Who holds leases (compute-system ids).</summary>
-    public IEnumerable<string> LeaseOwners()
-    {
-        var dir = Path.Combine(_options.ImagesDir, "leases");
-        return Directory.Exists(dir)
-            ? Directory.EnumerateFiles(dir).Select(f => Path.GetFileName(f)).Where(n => !n.EndsWith(".tmp", StringComparison.Ordinal))
-            : [];
-    }
+    public IEnumerable<string> LeaseOwners() => Layers.LeaseOwners();
 
     // ---- images ----------------------------------------------------------------------------
 
@@ -198,16 +192,7 @@ public sealed class ImageService
     {
         if (image.Layers.Count == 0) return null;
         var top = image.Layers[^1];
-        var dir = Path.Combine(_options.ImagesDir, "leases");
-        foreach (var owner in LeaseOwners())
-        {
-            try
-            {
-                if (File.ReadAllLines(Path.Combine(dir, owner)).Contains(top)) return owner;
-            }
-            catch (IOException) { }
-        }
-        return null;
+        return Layers.LeaseOwners().FirstOrDefault(owner => Layers.Leased(owner).Contains(top));
     }
 
     public async Task<PruneResponse> PruneAsync(CancellationToken ct)
@@ -238,8 +223,7 @@ public sealed class ImageService
     /// name may have moved to another image since).</summary>
     public string BaseOf(string owner, string reference)
     {
-        var lease = Path.Combine(_options.ImagesDir, "leases", owner);
-        var held = File.Exists(lease) ? File.ReadAllLines(lease).Where(l => l.Length > 0).ToList() : [];
+        var held = Layers.Leased(owner);
         var top = held.Count > 0 ? held[^1] : null;
         if (Store.TryInspect(reference) is { } named && (top is null || (named.Layers.Count > 0 && named.Layers[^1] == top)))
             return named.ImageId;
@@ -332,8 +316,8 @@ public sealed class ImageService
     private ImageDetails Details(ImageInfo i)
     {
         var c = i.Config.Config;
-        // where each layer is (or will be, until unpacked): layers/<chain hex>/diff (docs 0006)
-        List<string> paths = [.. i.Layers.Select(chain => Path.Combine(_options.ImagesDir, "layers", Hcs.Images.Images.Digest.Hex(chain), "diff"))];
+        // where each layer is, or will be until unpacked
+        List<string> paths = [.. i.Layers.Select(Layers.DiffPathOf)];
         return new ImageDetails
         {
             Id = i.ImageId, RepoTags = [.. i.Names], ManifestDigest = i.ManifestDigest, Created = i.Created?.UtcDateTime, Size = i.Size,

@@ -377,6 +377,20 @@ public sealed class LayerStore
     /// store lock.</summary>
     public void Release(string owner) => File.Delete(LeasePath(owner));
 
+    /// <summary>Who holds leases.</summary>
+    public IEnumerable<string> LeaseOwners() =>
+        Directory.EnumerateFiles(_leases).Select(f => Path.GetFileName(f)).Where(n => !n.EndsWith(".tmp", StringComparison.Ordinal));
+
+    /// <summary>The chain IDs <paramref name="owner"/> leased, in the order given (none: empty).</summary>
+    public IReadOnlyList<string> Leased(string owner)
+    {
+        try { return File.ReadAllLines(LeasePath(owner)).Where(l => l.Length > 0).ToList(); }
+        catch (FileNotFoundException) { return []; }
+    }
+
+    /// <summary>Where a layer's diff directory is, or will be once it is imported.</summary>
+    public string DiffPathOf(string chainId) => Path.Combine(LayerDir(chainId), "diff");
+
     /// <summary>For every stored layer, how many references it has: each image chain and each
     /// lease that contains it or a layer above it counts once. Reads without the store lock
     /// (layer directories and lease files only ever appear whole).</summary>
