@@ -66,7 +66,7 @@ internal static class Commands
     private sealed class ContainerOptions
     {
         public readonly Option<string?> Name = new("--name") { Description = "the container's id (default: 12 random hex digits)" };
-        public readonly Option<string?> Rootfs = new("--rootfs") { Description = "a directory to use as the root filesystem (instead of an image)", HelpName = "DIR" };
+        public readonly Option<string?> Rootfs = new("--rootfs") { Description = "a directory to use as the root filesystem, as it is (instead of an image; as podman, the container writes in it); DIR:O puts a writable overlay over it, removed with the container", HelpName = "DIR[:O]" };
         public readonly Option<bool> Interactive = new("--interactive", "-i") { Description = "keep the command's standard input open" };
         public readonly Option<bool> Tty = new("--tty", "-t") { Description = "give the command a terminal" };
         public readonly Option<string[]> Env = new("--env", "-e") { Description = "set an environment variable (NAME=VALUE, or NAME to pass yours)", HelpName = "NAME=VALUE" };
@@ -97,11 +97,15 @@ internal static class Commands
         public ContainerFlags Read(ParseResult r, bool tty)
         {
             var rootfs = r.GetValue(Rootfs);
+            // podman's spelling: DIR:O is DIR under an overlay with a scratch of its own
+            bool overlay = rootfs is { Length: > 2 } && rootfs.EndsWith(":O", StringComparison.Ordinal);
+            if (overlay) rootfs = rootfs![..^2];
             var (image, command) = ContainerFlags.SplitPositionals(rootfs, r.GetValue(Positionals) ?? []);
             return new ContainerFlags
             {
                 Name = r.GetValue(Name),
                 Rootfs = rootfs,
+                RootfsOverlay = overlay,
                 Image = image,
                 Command = command,
                 Env = r.GetValue(Env) ?? [],

@@ -19,6 +19,8 @@ public sealed class ContainerFlags
     public string? Name { get; init; }
     /// <summary>A directory to use as the root filesystem (lowest layer).</summary>
     public string? Rootfs { get; init; }
+    /// <summary>--rootfs DIR:O: the rootfs under an overlay, changes in a scratch of the container's.</summary>
+    public bool RootfsOverlay { get; init; }
     /// <summary>An image reference (when there is no --rootfs): the first positional argument.</summary>
     public string? Image { get; init; }
     /// <summary>The command and its arguments; empty = the container runs hcs's pause init.</summary>
@@ -53,7 +55,7 @@ public sealed class ContainerFlags
             throw new UsageException($"{Image}: the image names no command (no Entrypoint or Cmd): give one");
         return new ContainerFlags
         {
-            Name = Name, Rootfs = Rootfs, Image = Image, Command = command, Env = Env,
+            Name = Name, Rootfs = Rootfs, RootfsOverlay = RootfsOverlay, Image = Image, Command = command, Env = Env,
             WorkingDirectory = WorkingDirectory ?? (config.WorkingDir is { Length: > 0 } w ? w : null),
             User = User ?? (config.User is { Length: > 0 } u ? u : null),
             Volumes = Volumes, Memory = Memory, Cpus = Cpus, PidsLimit = PidsLimit, Hostname = Hostname, Tty = Tty,

@@ -163,12 +163,13 @@ internal static class Containers
             flags = flags.WithImageDefaults(image.Config, image.LayerPaths);
             Trace.Mark("image resolved");
         }
-        // a container of an image gets its scratch from hcsd (removed with it); a --rootfs one
-        // names a directory of ours
-        var scratch = flags.Image is null ? Scratch.Create(id) : null;
+        // a container of an image gets its scratch from hcsd (removed with it); a --rootfs DIR:O
+        // one names a directory of ours; a plain --rootfs DIR is the root itself (as podman's)
+        var scratch = flags.RootfsOverlay ? Scratch.Create(id) : null;
         try
         {
             Document document = flags.ToDocument(id, scratch);
+            Trace.Mark("document built");
             return await hcs.CreateComputeSystemAsync(id, document, ct);
         }
         catch

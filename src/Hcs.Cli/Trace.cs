@@ -13,7 +13,9 @@ internal static class Trace
     public static void Mark(string step)
     {
         if (!Enabled) return;
-        var ms = Stopwatch.GetElapsedTime(Start).TotalMilliseconds;
-        Output.Error($"hcs trace: {ms,7:0.00} ms {step}");
+        long now = Stopwatch.GetTimestamp();
+        var ms = Stopwatch.GetElapsedTime(Start, now).TotalMilliseconds;
+        var clock = now * 1000.0 / Stopwatch.Frequency % 100_000; // as hcsd's and hcs-monitor's traces
+        Output.Error($"hcs trace: {ms,7:0.00} ms @{clock,9:F3} {step}");
     }
 }

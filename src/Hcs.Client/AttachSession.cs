@@ -40,6 +40,7 @@ internal sealed class AttachSession : IAsyncDisposable
 
     private readonly HcsConnection _connection;
     private readonly WebSocket _ws;
+    private readonly Stream _transport;
     private readonly Pipe? _stdout, _stderr;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
@@ -51,10 +52,10 @@ internal sealed class AttachSession : IAsyncDisposable
     public Stream? Output { get; }
     public Stream? Error { get; }
 
-    private AttachSession(HcsConnection connection, WebSocket ws, StdioSelection stdio, Action<int> onExit)
+    private AttachSession(HcsConnection connection, (WebSocket Socket, Stream Transport) ws, StdioSelection stdio, Action<int> onExit)
     {
         _connection = connection;
-        _ws = ws;
+        (_ws, _transport) = ws;
         _onExit = onExit;
         if (stdio.Output) { _stdout = new Pipe(Bounded); Output = _stdout.Reader.AsStream(); }
         if (stdio.Error) { _stderr = new Pipe(Bounded); Error = _stderr.Reader.AsStream(); }
@@ -144,7 +145,18 @@ internal sealed class AttachSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Answers hcsd's close with ours (a WebSocket close is a handshake).</summary>
+    /// <summary>A close frame with no body, as a client sends it: FIN + opcode 8, the mask bit,
+    /// a zero key (it masks nothing: there is no payload).</summary>
+    private static readonly byte[] EmptyClose = [0x88, 0x80, 0, 0, 0, 0];
+
+    /// <summary>
+    /// Answers hcsd's close with ours (a WebSocket close is a handshake). Written straight to the
+    /// transport rather than with <see cref="WebSocket.CloseOutputAsync"/>: .NET masks every
+    /// client frame with a key from RandomNumberGenerator, whose first use loads OpenSSL, about
+    /// 5 ms of every `hcs run` in the NativeAOT CLI, for a key that would mask zero bytes. Once
+    /// the close has been received the WebSocket writes nothing more, and the send lock keeps
+    /// our own writes out of the way.
+    /// </summary>
     private async Task CloseOutputAsync()
     {
         if (_ws.State != WebSocketState.CloseReceived) return;
@@ -152,9 +164,10 @@ internal sealed class AttachSession : IAsyncDisposable
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await _ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token).ConfigureAwait(false);
+            await _transport.WriteAsync(EmptyClose, timeout.Token).ConfigureAwait(false);
+            await _transport.FlushAsync(timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException) { }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { }
         finally
         {
             _sendLock.Release();

@@ -113,8 +113,10 @@ internal sealed class HcsConnection : IDisposable
     /// which loads OpenSSL: about 5 ms of every `hcs run` in the NativeAOT CLI, for a check against
     /// HTTP intermediaries there cannot be on a Unix socket to hcsd; and (2) it hides the body of a
     /// refusal, so the HCS error hcsd sent could not be reported. A refusal throws that error.
+    /// The transport is returned too, for the one frame the caller writes itself (see
+    /// <see cref="AttachSession"/>'s close).
     /// </summary>
-    public async Task<WebSocket> ConnectWebSocketAsync(string path, CancellationToken ct)
+    public async Task<(WebSocket Socket, Stream Transport)> ConnectWebSocketAsync(string path, CancellationToken ct)
     {
         Stream? stream = null;
         try
@@ -130,8 +132,9 @@ internal sealed class HcsConnection : IDisposable
             {
                 var ws = WebSocket.CreateFromStream(rest.Length == 0 ? stream : new PrefixedStream(rest, stream),
                                                     new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
+                var transport = stream;
                 stream = null; // the WebSocket owns it now
-                return ws;
+                return (ws, transport);
             }
             // the refusal: its body is the HCS error (Content-Length bounded; hcsd always sends one)
             var body = new MemoryStream();

@@ -76,7 +76,8 @@ public sealed class CliTests
         await using var d = await Hcsd.StartAsync();
         var hcs = new HcsCli(d);
         var id = HcsCli.NewName("bg");
-        var r = hcs.Ok("run", "-d", "--name", id, "--rootfs", Rootfs, "sh", "-c", "echo started; exec sleep 1000");
+        // DIR:O: an overlay over the rootfs, its changes in a scratch directory of the container's
+        var r = hcs.Ok("run", "-d", "--name", id, "--rootfs", Rootfs + ":O", "sh", "-c", "echo started; exec sleep 1000");
         Assert.Equal(id + "\n", r.Stdout);
         Assert.True(Directory.Exists(Path.Combine(hcs.ScratchRoot, id)), "the scratch directory hcs made");
 
@@ -96,6 +97,34 @@ public sealed class CliTests
         Assert.Equal(id + "\n", hcs.Ok("rm", id).Stdout);
         Assert.DoesNotContain(id, hcs.Ids());
         Assert.False(Directory.Exists(Path.Combine(hcs.ScratchRoot, id)), "rm left the scratch directory");
+    }
+
+    /// <summary>--rootfs DIR is the root as it is (podman's meaning: the container writes in it,
+    /// no scratch); DIR:O puts an overlay over it whose changes go with the container.</summary>
+    [RootFact]
+    public async Task Rootfs_is_used_as_it_is_and_with_O_under_an_overlay()
+    {
+        await using var d = await Hcsd.StartAsync();
+        var hcs = new HcsCli(d);
+        var copy = Path.Combine("/tmp/hcs-it", "rootfs-" + Guid.NewGuid().ToString("N")[..8]);
+        Tools.Sh($"mkdir -p /tmp/hcs-it && cp -a {Rootfs} {copy}").EnsureOk();
+        try
+        {
+            var name = HcsCli.NewName("direct");
+            hcs.Ok("run", "--rm", "--name", name, "--rootfs", copy, "sh", "-c", "echo direct > /written");
+            Assert.Equal("direct\n", File.ReadAllText(Path.Combine(copy, "written")));
+            Assert.False(Directory.Exists(Path.Combine(hcs.ScratchRoot, name)), "a plain --rootfs needs no scratch");
+
+            name = HcsCli.NewName("overlaid");
+            var r = hcs.Ok("run", "--rm", "--name", name, "--rootfs", copy + ":O", "sh", "-c", "echo overlaid > /overlaid; cat /written /overlaid");
+            Assert.Equal("direct\noverlaid\n", r.Stdout);
+            Assert.False(File.Exists(Path.Combine(copy, "overlaid")), "DIR:O wrote into the directory");
+            Assert.False(Directory.Exists(Path.Combine(hcs.ScratchRoot, name)), "--rm left the scratch directory");
+        }
+        finally
+        {
+            Tools.Sh($"rm -rf {copy}");
+        }
     }
 
     [RootFact]

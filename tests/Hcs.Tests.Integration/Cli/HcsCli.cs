@@ -14,8 +14,21 @@ internal sealed class HcsCli(Hcsd daemon)
 
     public string ScratchRoot { get; } = Path.Combine(daemon.Dir, "cli-scratch");
 
-    /// <summary>The busybox root every test container runs on.</summary>
-    public static string Rootfs => Hcsd.BusyboxLayer;
+    /// <summary>The busybox root every test container runs on: a copy of hcsd's busybox layer of
+    /// the CLI tests' own, since `--rootfs DIR` lets a container write in DIR (as podman's does)
+    /// and the layer is shared with the overlay tests.</summary>
+    public static string Rootfs => CliRootfs.Value;
+
+    private static readonly Lazy<string> CliRootfs = new(() =>
+    {
+        var dir = Path.Combine("/tmp/hcs-it", $"cli-rootfs-{Environment.ProcessId}");
+        if (!Directory.Exists(dir))
+        {
+            var tmp = dir + ".tmp";
+            Tools.Sh($"rm -rf {tmp} && mkdir -p /tmp/hcs-it && cp -a {Hcsd.BusyboxLayer} {tmp} && mv {tmp} {dir}").EnsureOk();
+        }
+        return dir;
+    });
 
     public static void RequireBinary()
     {

@@ -6,6 +6,8 @@ namespace Hcs.Tests.Integration.Support;
 public sealed record CommandResult(int ExitCode, string Stdout, string Stderr)
 {
     public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+
+    public CommandResult EnsureOk() => ExitCode == 0 ? this : throw new InvalidOperationException("command failed: " + this);
 }
 
 /// <summary>Running programs from tests, with a timeout so a hang fails the test instead of the run.</summary>
