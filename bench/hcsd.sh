@@ -212,7 +212,8 @@ done
 HB=${BIN[hcs-bench]}
 
 # The rootfs: busybox-static, its applets as symlinks, /etc/passwd and group; shared by hcs (as
-# its one read-only layer, under a scratch per container) and crun (root.path, read-only).
+# its one read-only layer under a scratch per container for density and events; for the timed
+# API lifecycle, as for `hcs run --rootfs`, the directory itself) and crun (root.path, read-only).
 ROOTFS=$BASE/rootfs
 mkdir -p "$ROOTFS"/{bin,etc,tmp,proc,sys,dev,root}
 cp "$(readlink -f "$(command -v busybox)")" "$ROOTFS/bin/busybox"
@@ -308,7 +309,7 @@ report_round() { # report_round ROUND NAME LOG
 batch() { # batch ROUND NAME
   local round=$1 name=$2
   case "$name" in
-    cli)  # the CLI end to end: create, start, attach, wait, delete, remove its scratch
+    cli)  # the CLI end to end: create, attach, start, wait, delete (--rootfs DIR: no scratch, as crun)
       HCS_SCRATCH_ROOT=$DISK/scratch-cli time_cmd "$round" cli "" "${BIN[hcs]}" --socket "$SOCK" run --rm --rootfs "$ROOTFS" /bin/true ;;
     crun) # back to back like the other two: no --prepare (`run` deletes the container itself).
       # A prepare step between runs would let the previous container's cgroup teardown (css

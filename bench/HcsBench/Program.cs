@@ -110,17 +110,18 @@ namespace Hcs.Bench
 
         private static void Log(string text) => Console.Error.WriteLine("  " + text);
 
-        /// <summary>A container on the rootfs (read-only lower layer) with its own scratch, running
+        /// <summary>A container on the rootfs (read-only lower layer) with its own scratch, or (with
+        /// <paramref name="scratch"/> false) on the rootfs itself as crun's bundle is, running
         /// <paramref name="args"/> as its init, or hcs's pause init when there are none. Everything
         /// else is hcs's default container (docs/design/0005-default-container.md), as `hcs run`
         /// gets it.</summary>
-        private static Doc.ComputeSystem Document(Options o, string id, params string[] args) => new()
+        private static Doc.ComputeSystem Document(Options o, string id, bool scratch, params string[] args) => new()
         {
             SchemaVersion = new Doc.SchemaVersion { Major = 2, Minor = 1 },
             Owner = "hcs-bench",
             Container = new Doc.Container
             {
-                Storage = new Doc.Storage { Layers = [new Doc.Layer { Path = o.Rootfs }], Path = Path.Combine(o.Scratch, id) },
+                Storage = new Doc.Storage { Layers = [new Doc.Layer { Path = o.Rootfs }], Path = scratch ? Path.Combine(o.Scratch, id) : null },
                 OciSpecification = args.Length == 0 ? null : new Schema.Oci.Spec
                 {
                     OciVersion = "1.0.2",
@@ -149,7 +150,8 @@ namespace Hcs.Bench
             {
                 if (o.GapMs > 0) await Task.Delay(o.GapMs);
                 var id = $"{o.Prefix}-l{i}";
-                var doc = Document(o, id, "/bin/true");
+                // the rootfs as it is, as crun's bundle has it: the same work on both sides
+                var doc = Document(o, id, scratch: false, "/bin/true");
                 long t0 = Stopwatch.GetTimestamp(), t1 = 0, t2 = 0, t3 = 0, t4;
                 try
                 {
@@ -212,7 +214,7 @@ namespace Hcs.Bench
                 long t0 = Stopwatch.GetTimestamp();
                 try
                 {
-                    await using var system = await hcs.CreateComputeSystemAsync(id, o.Pause ? Document(o, id) : Document(o, id, "sleep", "100000"));
+                    await using var system = await hcs.CreateComputeSystemAsync(id, o.Pause ? Document(o, id, scratch: true) : Document(o, id, scratch: true, "sleep", "100000"));
                     await system.StartAsync();
                     each.Add(Ms(t0, Stopwatch.GetTimestamp()));
                 }
@@ -324,7 +326,7 @@ namespace Hcs.Bench
             for (int i = 0; i < n; i++)
             {
                 var id = $"{o.Prefix}-e{i}";
-                await using var system = await hcs.CreateComputeSystemAsync(id, Document(o, id, "sleep", "100000"));
+                await using var system = await hcs.CreateComputeSystemAsync(id, Document(o, id, scratch: true, "sleep", "100000"));
                 await system.StartAsync();
                 systems.Add((id, (int)(await system.GetPropertiesAsync()).InitProcessId));
             }
@@ -342,7 +344,7 @@ namespace Hcs.Bench
 
             // Processes: one container; each sample execs `sleep`, kills it from the host.
             var hostId = $"{o.Prefix}-ehost";
-            await using var host = await hcs.CreateComputeSystemAsync(hostId, Document(o, hostId, "sleep", "100000"));
+            await using var host = await hcs.CreateComputeSystemAsync(hostId, Document(o, hostId, scratch: true, "sleep", "100000"));
             await host.StartAsync();
             var processRead = new List<double>();
             var processStamped = new List<double>();

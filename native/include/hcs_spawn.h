@@ -16,6 +16,9 @@
  *  - Every fd handed over is inherited by the child; the library marks all fds close-on-exec
  *    in the child except 0-2 and the preserved range [3, 3 + preserve_fds).
  *  - ABI 3 added stdio_fds and exec_fd to the plan, and hcs_mount_into/hcs_unmount_in.
+ *  - ABI 4 added the zygote (hcs_zygote_start, hcs_zygote_fork, hcs_send_plan) and
+ *    struct hcs_waiting. A plan sent to a waiting child lives in that child's shared region
+ *    and is read by the child after hcs_send_plan returns, until its execve.
  *  - Failures: a function returns -1 and fills struct hcs_error: errno + the name of the step
  *    that failed + a detail (usually a path). Failures inside the child travel back to the
  *    parent as an HCS_MSG_ERROR message on the sync socket.
@@ -33,7 +36,7 @@
 extern "C" {
 #endif
 
-#define HCS_SPAWN_ABI 3
+#define HCS_SPAWN_ABI 4
 
 #define HCS_API __attribute__((visibility("default")))
 
@@ -264,7 +267,7 @@ struct hcs_msg {
 HCS_API int hcs_abi_version(void);
 
 /* sizeof the ABI structs, so a test can prove the managed mirrors match:
- * 0 plan, 1 mount step, 2 ns join, 3 rlimit, 4 hook, 5 error, 6 msg. */
+ * 0 plan, 1 mount step, 2 ns join, 3 rlimit, 4 hook, 5 error, 6 msg, 7 waiting. */
 HCS_API uint32_t hcs_sizeof(int which);
 
 /*
@@ -302,6 +305,50 @@ HCS_API int hcs_recv_fd(int sock, void *payload, uint32_t payload_cap, uint32_t 
  * returns an fd to it, for idmapped mounts. -1/errno on failure.
  */
 HCS_API int hcs_make_userns(const char *uid_map, const char *gid_map, struct hcs_error *err);
+
+/* ---- the zygote: waiting children made ahead of time (zygote.c) --------------------------
+ *
+ * hcs_spawn clones its caller; from a large process (hcs-monitor) that costs a copy of its page
+ * tables at the clone and their teardown at execve. The zygote is cloned from the caller once,
+ * while it is small, and clones "waiting children" on request: already in new pid, network,
+ * ipc and uts namespaces (whichever of those clone_flags names), children of the caller
+ * (CLONE_PARENT), blocked until they get a plan. A waiting child's plan must be built inside
+ * its region (shared memory mapped at the same address in the caller and the child);
+ * hcs_send_plan then passes the fds the plan names. From there the child follows the same
+ * protocol as one made by hcs_spawn (HCS_MSG_SETUP first). It makes its mount namespace when
+ * the plan comes (a copy of the caller's at that moment) and its cgroup namespace after GO.
+ * Plans that join namespaces, make a user or time namespace, preserve fds or run hooks in the
+ * child are not for waiting children (the caller checks; see Hcs.Linux SpawnPool).
+ */
+struct hcs_waiting {
+    int32_t pid;            /* the waiting child, the caller's child */
+    int32_t sync_fd;        /* the caller's end of its sync socket */
+    void *region;           /* where its plan must be built, mapped in the caller */
+    uint64_t region_len;
+};
+
+/* Clones the zygote from the caller; it exits when *control_fd closes (EOF). 0, or -1 with
+ * err filled. */
+HCS_API int hcs_zygote_start(int *control_fd, pid_t *pid_out, struct hcs_error *err);
+
+/* Asks the zygote for a waiting child in the namespaces of clone_flags, with a plan region of
+ * region_len bytes. urgent = 0: made in the idle scheduling class (ahead of time, when a CPU
+ * is free); 1: at once. Not thread-safe per control_fd. 0, or -1 with err filled. */
+HCS_API int hcs_zygote_fork(int control_fd, uint64_t clone_flags, uint64_t region_len, int urgent,
+                    struct hcs_waiting *out, struct hcs_error *err);
+
+/* Hands the waiting child its plan (inside w->region) and the fds it names: stdio_fds,
+ * exec_fd, console_fd, and start_fd unless it equals plan->sync_fd, which then means "the sync
+ * socket" (plan->sync_fd is otherwise unused: the child has its own end). 0 or -1 with err. */
+HCS_API int hcs_send_plan(const struct hcs_waiting *w, const struct hcs_spawn_plan *plan, struct hcs_error *err);
+
+/* Unmaps the caller's view of the region (the child keeps its own until execve). */
+HCS_API void hcs_waiting_release(struct hcs_waiting *w);
+
+/* Ends a waiting child that is not needed: EOF on its sync socket (SIGKILL if sync_fd was
+ * taken, i.e. it had its plan), out of the idle class first; releases the region. The caller
+ * reaps it. */
+HCS_API void hcs_waiting_discard(struct hcs_waiting *w);
 
 /* ---- live mounts into a running container -------------------------------------------- */
 

@@ -87,6 +87,14 @@ HCS_HIDDEN int open_in_root(int rootfd, const char *path, uint64_t extra);
  * step resolves the prefix so far under the root, so a symlink component stays confined. */
 HCS_HIDDEN int ensure_in_root(int rootfd, const char *path, uint32_t kind, mode_t mode);
 
+/* ---- the child's life after clone (spawn.c) ---- */
+/* Resets every signal handler the parent had, ignores SIGPIPE, unblocks all signals. */
+HCS_HIDDEN void reset_signals(void);
+/* The rest of the child once it is in its namespaces, signals reset, parent's fds closed:
+ * stdio, SETUP, GO, mounts, READY, start, execve. Used by hcs_spawn and the zygote's waiting
+ * children alike. Never returns on success (execve). */
+HCS_HIDDEN int child_run(struct child *c);
+
 /* ---- the pieces of the child ---- */
 HCS_HIDDEN void rootfs_mounts(struct child *c);        /* propagation, bind root, steps */
 HCS_HIDDEN void rootfs_pivot(struct child *c);         /* pivot_root or move+chroot */

@@ -44,13 +44,14 @@ uint32_t hcs_sizeof(int which)
     case 4: return sizeof(struct hcs_hook);
     case 5: return sizeof(struct hcs_error);
     case 6: return sizeof(struct hcs_msg);
+    case 7: return sizeof(struct hcs_waiting);
     default: return 0;
     }
 }
 
 /* Handlers of the .NET parent must never run in the child: reset them all, ignore SIGPIPE
  * (the sync socket uses MSG_NOSIGNAL, hooks' pipes may close early), then unblock. */
-static void reset_signals(void)
+void reset_signals(void)
 {
     for (int sig = 1; sig < _NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP)
@@ -175,9 +176,14 @@ static void wait_for_start(struct child *c)
 static int init_main(void *arg)
 {
     struct child *c = arg;
-    const struct hcs_spawn_plan *p = c->plan;
     reset_signals();
     close(c->parent_fd);
+    return child_run(c);
+}
+
+int child_run(struct child *c)
+{
+    const struct hcs_spawn_plan *p = c->plan;
     if (c->order_r >= 0) {
         /* via an intermediate: its PID message must reach the parent before our SETUP, since
          * both travel on the same socket. It closes the write end once that is sent. */

@@ -27,7 +27,7 @@ internal sealed class MonitoredSystem(string id, string? overlayTarget)
 /// children), keeps their stdio, reports exits to subscribers, and forgets a container only when
 /// asked to delete it. Everything else (pause, stats, update) hcsd does with the engine itself.
 /// </summary>
-internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
+internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnPool? pool = null)
 {
     private readonly Dictionary<string, MonitoredSystem> _systems = [];
     private readonly Lock _gate = new();
@@ -194,6 +194,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
                 StdioFds = stdio.ChildFds,
                 ConsoleFd = stdio.ConsoleChild,
                 InitExecPath = r.InitExecPath,
+                Pool = pool,
             });
             stdio.AfterSpawn();
             Linux.PerfTrace.Mark("monitor create: engine done");
@@ -246,7 +247,9 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
         if (system.Init is not { } init) throw new HcsException(HcsError.InvalidState, "the compute system has no init");
         if (system.Started) throw new HcsException(HcsError.InvalidState, $"compute system \"{system.Id}\" is already started");
         if (init.Exited) throw new HcsException(HcsError.InvalidState, $"the init of \"{system.Id}\" exited before start");
+        Linux.PerfTrace.Mark("monitor start: begin");
         engine.Start(system.Id);
+        Linux.PerfTrace.Mark("monitor start: done");
         system.Started = true;
         return new MonitorResponse { Pid = init.Pid };
     }
@@ -429,6 +432,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop)
 
     private void OnExit(MonitoredProcess p)
     {
+        Linux.PerfTrace.Mark("monitor exit: reaped");
         bool forced = false;
         lock (_gate)
             if (_systems.TryGetValue(p.SystemId, out var s)) forced = s.Forced;

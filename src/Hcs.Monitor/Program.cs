@@ -35,6 +35,11 @@ catch (IOException)
     return 0;
 }
 
+// The zygote is cloned now, while this process is small (see SpawnPool): two children ready
+// for hcsd's default container (new pid, network, ipc, uts namespaces).
+var pool = Environment.GetEnvironmentVariable("HCS_SPAWN_POOL") == "0" ? null
+    : SpawnPool.Start(size: 2, SpawnPool.MadeAhead, Log.Info);
+
 var socketPath = Path.Combine(runDir, "monitor.sock");
 File.Delete(socketPath);
 var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -44,7 +49,7 @@ listener.Listen(512);
 File.WriteAllText(Path.Combine(runDir, "monitor.pid"), Libc.GetPid().ToString());
 
 var engine = new ContainerEngine(new EngineOptions { Root = Path.Combine(runDir, "engine"), Warn = Log.Info });
-var service = new MonitorService(engine, new IoLoop());
+var service = new MonitorService(engine, new IoLoop(), pool);
 Log.Info($"serving {socketPath}");
 for (;;)
 {

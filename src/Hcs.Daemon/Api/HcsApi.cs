@@ -44,7 +44,9 @@ public static class HcsApi
 
         v2.MapPost("/compute-systems", async (HttpRequest req, ComputeService cs, CancellationToken ct) =>
         {
+            Linux.PerfTrace.Mark("hcsd route: create");
             var request = HcsReader.ReadCreateRequest(await Body(req, ct));
+            Linux.PerfTrace.Mark("hcsd route: create read");
             var s = await cs.CreateAsync(request, ct);
             return Json(201, w => HcsWriter.Write(w, cs.SummaryOf(s)));
         });

@@ -226,7 +226,9 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         {
             if (s.State != SystemStates.Created)
                 throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" is {s.State}: only a Created system can start");
+            PerfTrace.Mark("hcsd start: begin");
             await Backend(s).StartAsync(id, ct);
+            PerfTrace.Mark("hcsd start: monitor answered");
             if (s.State == SystemStates.Created) // the init may have exited already (reported meanwhile)
             {
                 s.State = SystemStates.Running;
@@ -365,7 +367,9 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             s.State = SystemStates.Stopped;
             s.ExitCode = exitCode;
             s.ExitType = forced || s.Terminating ? ExitTypes.Forced : ExitTypes.Graceful;
+            PerfTrace.Mark("hcsd exit: received");
             store.SetExited(s.Id, exitCode, s.ExitType);
+            PerfTrace.Mark("hcsd exit: stored");
             foreach (var p in s.Processes.Values)
                 if (!p.Exited) p.Done.TrySetResult(); // their exits follow; waiters recheck
             s.Exited.TrySetResult();

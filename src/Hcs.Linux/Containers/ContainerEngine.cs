@@ -43,6 +43,9 @@ public sealed class CreateOptions
     /// <summary>A host binary to run as the init (e.g. hcs-pause) instead of looking
     /// process.args[0] up in the rootfs; args stay the program's argv.</summary>
     public string? InitExecPath { get; init; }
+    /// <summary>Children made ahead of time (a long-lived parent's, see <see cref="SpawnPool"/>):
+    /// the create takes one when its plan fits one.</summary>
+    public SpawnPool? Pool { get; init; }
 }
 
 public sealed class ExecOptions
@@ -143,7 +146,7 @@ public sealed class ContainerEngine(EngineOptions options)
                     fifoFd = Libc.Check(Libc.Open(fifo, Libc.O_RDWR | Libc.O_CLOEXEC, 0), $"open {fifo}");
                 }
                 consoleFd = o.ConsoleFd >= 0 ? o.ConsoleFd : terminal ? Libc.ConnectUnix(o.ConsoleSocket!) : -1;
-                session = Spawner.Start(request, fifoFd, consoleFd, o.StartViaSession);
+                session = Spawn(o, request, fifoFd, consoleFd);
             }
             finally
             {
@@ -192,6 +195,18 @@ public sealed class ContainerEngine(EngineOptions options)
             }
             throw;
         }
+    }
+
+    /// <summary>The init: a waiting child of the pool when there is one for this plan, else a clone
+    /// of this process.</summary>
+    private static SpawnSession Spawn(CreateOptions o, SpawnRequest request, int fifoFd, int consoleFd)
+    {
+        if (o.Pool?.Take(request) is { } waiting)
+        {
+            try { return Spawner.StartWaiting(waiting, request, fifoFd, consoleFd, o.StartViaSession); }
+            catch (RegionFullException) { /* a plan larger than the region: the ordinary way */ }
+        }
+        return Spawner.Start(request, fifoFd, consoleFd, o.StartViaSession);
     }
 
     /// <summary>Walks the child through the protocol until it reports READY (see hcs_spawn.h).</summary>

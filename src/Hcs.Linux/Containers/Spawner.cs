@@ -48,6 +48,42 @@ public static unsafe class Spawner
         }
     }
 
+    /// <summary>
+    /// As <see cref="Start"/>, with a child the zygote made ahead of time (<see cref="SpawnPool"/>):
+    /// the plan is built in the child's shared region and handed over with the fds it names. The
+    /// child is ours from here on: on failure it is discarded (it exits at EOF, and is reaped).
+    /// </summary>
+    public static SpawnSession StartWaiting(WaitingChild child, SpawnRequest r, int startFd, int consoleFd, bool startViaSync)
+    {
+        var opened = new List<int>();
+        try
+        {
+            var w = child.Native;
+            using var arena = new NativeArena(w.Region, (nint)w.RegionLength);
+            var plan = (SpawnAbi.Plan*)arena.Alloc(sizeof(SpawnAbi.Plan));
+            Fill(plan, r, arena, opened);
+            // the child has its own end of the sync socket: -2 only marks "start via the socket"
+            plan->SyncFd = -2;
+            plan->StartFd = startViaSync ? -2 : startFd;
+            plan->ConsoleFd = consoleFd;
+            SpawnAbi.Error error;
+            if (SpawnAbi.SendPlan(&w, plan, &error) < 0)
+                throw SpawnException.From(error).Locate(r);
+            return new SpawnSession(child.Pid, child.TakeSyncFd(), r);
+        }
+        catch
+        {
+            child.Discard();
+            throw;
+        }
+        finally
+        {
+            // the child received its own copies; the region it keeps mapped until execve
+            foreach (var fd in opened) Libc.Close(fd);
+            child.ReleaseRegion();
+        }
+    }
+
     private static void Fill(SpawnAbi.Plan* p, SpawnRequest r, NativeArena a, List<int> opened)
     {
         p->Abi = SpawnAbi.Version;

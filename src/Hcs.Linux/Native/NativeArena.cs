@@ -6,19 +6,33 @@ namespace Hcs.Linux.Native;
 /// <summary>
 /// Unmanaged memory for one spawn plan: every string, array and struct the C library reads.
 /// A bump allocator over a few chunks, freed all at once; the plan lives only for one call.
+/// Or over one fixed region it does not own (a waiting child's shared region, see
+/// <see cref="Containers.SpawnPool"/>), where running out is an error rather than a new chunk.
 /// </summary>
 public sealed unsafe class NativeArena : IDisposable
 {
     private const int ChunkSize = 64 * 1024;
     private readonly List<nint> _chunks = [];
+    private readonly bool _fixed;
     private byte* _next;
     private nint _left;
+
+    public NativeArena() { }
+
+    /// <summary>An arena over [region, region + length): nothing is allocated or freed.</summary>
+    public NativeArena(byte* region, nint length)
+    {
+        _fixed = true;
+        _next = region;
+        _left = length;
+    }
 
     public void* Alloc(nint size, int align = 8)
     {
         nint pad = (nint)(((ulong)_next + (ulong)align - 1) & ~((ulong)align - 1)) - (nint)_next;
         if (_next == null || pad + size > _left)
         {
+            if (_fixed) throw new RegionFullException();
             nint chunk = Math.Max(ChunkSize, size + align);
             var p = (byte*)NativeMemory.AllocZeroed((nuint)chunk);
             _chunks.Add((nint)p);
@@ -70,3 +84,6 @@ public sealed unsafe class NativeArena : IDisposable
         _left = 0;
     }
 }
+
+/// <summary>A plan did not fit in a fixed region (the caller falls back to an ordinary spawn).</summary>
+public sealed class RegionFullException() : Exception("the plan does not fit in the waiting child's region");

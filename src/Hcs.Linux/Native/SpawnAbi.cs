@@ -8,7 +8,7 @@ namespace Hcs.Linux.Native;
 /// </summary>
 public static unsafe partial class SpawnAbi
 {
-    public const int Version = 3;
+    public const int Version = 4;
     private const string Lib = "libhcsspawn";
 
     // enum hcs_step_kind
@@ -178,6 +178,31 @@ public static unsafe partial class SpawnAbi
         public byte* StateBuf;
         public uint StateBufLen;
     }
+
+    /// <summary>struct hcs_waiting: a child the zygote made ahead of time, waiting for its plan.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Waiting
+    {
+        public int Pid;
+        public int SyncFd;
+        public byte* Region;
+        public ulong RegionLength;
+    }
+
+    [LibraryImport(Lib, EntryPoint = "hcs_zygote_start")]
+    public static partial int ZygoteStart(int* controlFd, int* pidOut, Error* error);
+
+    [LibraryImport(Lib, EntryPoint = "hcs_zygote_fork")]
+    public static partial int ZygoteFork(int controlFd, ulong cloneFlags, ulong regionLength, int urgent, Waiting* output, Error* error);
+
+    [LibraryImport(Lib, EntryPoint = "hcs_send_plan")]
+    public static partial int SendPlan(Waiting* waiting, Plan* plan, Error* error);
+
+    [LibraryImport(Lib, EntryPoint = "hcs_waiting_release")]
+    public static partial void WaitingRelease(Waiting* waiting);
+
+    [LibraryImport(Lib, EntryPoint = "hcs_waiting_discard")]
+    public static partial void WaitingDiscard(Waiting* waiting);
 
     [LibraryImport(Lib, EntryPoint = "hcs_abi_version")]
     public static partial int AbiVersion();

@@ -139,4 +139,26 @@ public sealed unsafe class NativeArenaTests
         Assert.Equal("again", C(a.Str("again")));
         a.Dispose();
     }
+
+    [Fact]
+    public void A_fixed_region_is_filled_from_its_start_and_refuses_what_does_not_fit()
+    {
+        var region = (byte*)NativeMemory.AllocZeroed(64);
+        try
+        {
+            using (var a = new NativeArena(region, 64))
+            {
+                var p = a.Str("abc");
+                Assert.True(p == region);
+                var q = a.Alloc(16);
+                Assert.True((byte*)q == region + 8); // aligned to 8 after the 4 bytes of "abc\0"
+                Assert.Throws<RegionFullException>(() => a.Alloc(48));
+            }
+            Assert.Equal((byte)'a', region[0]); // the arena does not own (or free) the region
+        }
+        finally
+        {
+            NativeMemory.Free(region);
+        }
+    }
 }

@@ -14,7 +14,7 @@ namespace Hcs.Tests.Unit.Native;
 /// </summary>
 public sealed unsafe class SpawnAbiTests
 {
-    // hcs_sizeof(which): 0 plan, 1 mount step, 2 ns join, 3 rlimit, 4 hook, 5 error, 6 msg
+    // hcs_sizeof(which): 0 plan, 1 mount step, 2 ns join, 3 rlimit, 4 hook, 5 error, 6 msg, 7 waiting
     public static TheoryData<int, string> Structs => new()
     {
         { 0, nameof(SpawnAbi.Plan) },
@@ -24,6 +24,7 @@ public sealed unsafe class SpawnAbiTests
         { 4, nameof(SpawnAbi.Hook) },
         { 5, nameof(SpawnAbi.Error) },
         { 6, nameof(SpawnAbi.Msg) },
+        { 7, nameof(SpawnAbi.Waiting) },
     };
 
     private static Type Mirror(string name) => typeof(SpawnAbi).GetNestedType(name)!;
@@ -55,7 +56,8 @@ public sealed unsafe class SpawnAbiTests
         Assert.Equal(32u, (uint)sizeof(SpawnAbi.Hook));
         Assert.Equal(12u + 64 + 512, (uint)sizeof(SpawnAbi.Error));
         Assert.Equal(8u + 12 + 64 + 512, (uint)sizeof(SpawnAbi.Msg));
-        Assert.Equal(0u, SpawnAbi.SizeOf(7)); // unknown selector
+        Assert.Equal(24u, (uint)sizeof(SpawnAbi.Waiting));
+        Assert.Equal(0u, SpawnAbi.SizeOf(8)); // unknown selector
     }
 
     /// <summary>Structs holding 64-bit members end on an 8-byte boundary (arrays of them stay
@@ -68,6 +70,7 @@ public sealed unsafe class SpawnAbiTests
     [InlineData(4, 8)]
     [InlineData(5, 4)]
     [InlineData(6, 4)]
+    [InlineData(7, 8)]
     public void C_struct_sizes_are_multiples_of_their_alignment(int which, int alignment) =>
         Assert.Equal(0u, SpawnAbi.SizeOf(which) % (uint)alignment);
 
@@ -137,7 +140,7 @@ public sealed unsafe class SpawnAbiTests
         Assert.Equal(preserve + 4, (int)Marshal.OffsetOf(t, nameof(SpawnAbi.Plan.StdioFds)));
         Assert.Equal(preserve + 16, (int)Marshal.OffsetOf(t, nameof(SpawnAbi.Plan.ExecFd)));
         Assert.Equal(preserve + 20, (int)Marshal.OffsetOf(t, nameof(SpawnAbi.Plan.ConsoleRows)));
-        Assert.Equal(3, SpawnAbi.Version);
+        Assert.True(SpawnAbi.Version >= 3); // ABI 4 added functions and struct hcs_waiting, not plan fields
     }
 
     [Fact]

@@ -1,0 +1,419 @@
+/*
+ * The zygote: containers' first processes made ahead of time, from a small process.
+ *
+ * Why: hcs_spawn clones the caller. In hcs-monitor (a NativeAOT process of ~16 MiB resident)
+ * that clone copies the page tables of all of it, and the child's execve tears that copy down
+ * again: about a millisecond of every container start, plus the new network and pid namespaces
+ * (another half). The zygote is cloned from the monitor once, at its start, while it is small;
+ * it then runs only the loop below. On request it clones a "waiting child" into the new
+ * namespaces (with CLONE_PARENT, so the monitor is its parent, as with hcs_spawn), which
+ * blocks until the monitor hands it a plan. hcs-monitor keeps a few such children ready, so a
+ * container's create starts with its namespaces already made.
+ *
+ * How the plan reaches a child made before the plan existed: each waiting child is given a
+ * shared memory region (a memfd) mapped at the same address in the monitor, the zygote and
+ * (inherited) the child. The monitor builds the plan inside that region, as it would in its
+ * own memory, so every pointer in it is valid in the child; then hcs_send_plan passes the fds
+ * the plan names over the sync socket (SCM_RIGHTS) with the plan's address. The child patches
+ * those fds into a copy of the plan, enters a new mount namespace (a copy of the host's as it
+ * is at that moment, with the container's root just mounted), and goes on exactly as a child
+ * of hcs_spawn does: SETUP, GO, mounts, READY, start, execve.
+ *
+ *   monitor                         zygote                          waiting child
+ *   hcs_zygote_fork ── flags, region memfd, child's sync fd ──► map region at the same
+ *                                                               address, clone ─────► closes every
+ *                   ◄────────────────────────── pid ──────────  unmap, close            other fd, waits
+ *   (later) hcs_send_plan ── plan address + stdio/exec/start/console fds ─────────────► unshare mount
+ *                                                                                        ns, init_main
+ *
+ * A waiting child whose sync socket reaches EOF (the monitor went away, or dropped it) exits;
+ * so does the zygote when its control socket does.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+#define ZYGOTE_STACK (64 * 1024)
+#define CHILD_STACK (256 * 1024)
+
+enum { MSG_PLAN = 100 }; /* private: monitor -> waiting child */
+
+/* The fields of a plan that hold fds, in the order of plan_msg.slot. */
+enum { FD_STDIN, FD_STDOUT, FD_STDERR, FD_EXEC, FD_START, FD_CONSOLE, FD_FIELDS };
+#define SLOT_NONE (-1)
+#define SLOT_SYNC (-2) /* start_fd is the sync socket itself */
+
+struct zygote_request {
+    uint64_t clone_flags;
+    uint64_t region;
+    uint64_t region_len;
+    uint32_t urgent; /* someone waits for this child: clone at normal priority */
+    uint32_t pad;
+};
+
+struct zygote_reply {
+    int32_t pid;
+    struct hcs_error error;
+};
+
+struct plan_msg {
+    uint32_t type; /* MSG_PLAN */
+    uint32_t n_fds;
+    uint64_t plan; /* address of the plan in the shared region */
+    int32_t slot[FD_FIELDS];
+};
+
+/* ---- fds over a unix socket --------------------------------------------------------- */
+
+static int send_with_fds(int sock, const void *data, size_t len, const int *fds, uint32_t n)
+{
+    union {
+        char buf[CMSG_SPACE(FD_FIELDS * sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (n > 0) {
+        m.msg_control = u.buf;
+        m.msg_controllen = CMSG_SPACE(n * sizeof(int));
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+    }
+    ssize_t r;
+    do
+        r = sendmsg(sock, &m, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    return r == (ssize_t)len ? 0 : -1;
+}
+
+/* Receives one message and up to FD_FIELDS fds (close-on-exec). Bytes received, 0 on EOF. */
+static ssize_t recv_with_fds(int sock, void *data, size_t len, int *fds, uint32_t *n_fds)
+{
+    union {
+        char buf[CMSG_SPACE(FD_FIELDS * sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {.iov_base = data, .iov_len = len};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    ssize_t r;
+    do
+        r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+    while (r < 0 && errno == EINTR);
+    *n_fds = 0;
+    if (r < 0)
+        return r;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        uint32_t n = (uint32_t)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (uint32_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            if (*n_fds < FD_FIELDS)
+                fds[(*n_fds)++] = fd;
+            else
+                close(fd);
+        }
+    }
+    return r;
+}
+
+/* Closes every fd but 0-2 and keep. */
+static void close_all_but(int keep)
+{
+    if (keep > 3)
+        sys_close_range(3, (unsigned)keep - 1, 0);
+    sys_close_range((unsigned)keep + 1, ~0u, 0);
+}
+
+/* ---- the waiting child ---------------------------------------------------------------- */
+
+struct waiting {
+    int sync_fd;
+};
+
+static int waiting_main(void *arg)
+{
+    const struct waiting *w = arg;
+    int sync_fd = w->sync_fd;
+    close_all_but(sync_fd);
+    prctl(PR_SET_NAME, "hcs-waiting", 0, 0, 0);
+
+    struct plan_msg m;
+    int fds[FD_FIELDS];
+    uint32_t n_fds;
+    ssize_t r = recv_with_fds(sync_fd, &m, sizeof m, fds, &n_fds);
+    if (r <= 0 || r != (ssize_t)sizeof m || m.type != MSG_PLAN || !m.plan)
+        _exit(0); /* EOF: not needed after all (or the monitor is gone) */
+
+    /* A copy of the plan with the fds as numbered here; its pointers stay in the region. */
+    struct hcs_spawn_plan plan = *(const struct hcs_spawn_plan *)(uintptr_t)m.plan;
+    int32_t *fields[FD_FIELDS] = {&plan.stdio_fds[0], &plan.stdio_fds[1], &plan.stdio_fds[2],
+                                  &plan.exec_fd, &plan.start_fd, &plan.console_fd};
+    for (int i = 0; i < FD_FIELDS; i++) {
+        int32_t s = m.slot[i];
+        *fields[i] = s == SLOT_SYNC ? sync_fd : (s >= 0 && (uint32_t)s < n_fds) ? fds[s] : -1;
+    }
+    plan.sync_fd = sync_fd;
+
+    struct child c = {.plan = &plan, .sync_fd = sync_fd, .rootfd = -1, .console_slave = -1, .index = -1,
+                      .parent_fd = -1, .order_r = -1, .order_w = -1};
+    /* The mount namespace is made now, not at the clone: a copy of the host's as it is when the
+     * container is created (its root was mounted a moment ago). */
+    if ((plan.clone_flags & CLONE_NEWNS) && unshare(CLONE_NEWNS) < 0)
+        child_fail(&c, "unshare mount namespace", NULL, NULL);
+    return child_run(&c);
+}
+
+/* ---- the zygote ----------------------------------------------------------------------- */
+
+static void zygote_fork(const struct zygote_request *q, int sync_fd, int region_fd, struct zygote_reply *rep)
+{
+    rep->pid = -1;
+    /* Children made ahead of time are made when a CPU has nothing else to do (SCHED_IDLE), not
+     * while a container's create runs; one asked for by a waiting create is made at once. */
+    struct sched_param none = {.sched_priority = 0};
+    sched_setscheduler(0, q->urgent ? SCHED_OTHER : SCHED_IDLE, &none);
+    void *region = mmap((void *)(uintptr_t)q->region, q->region_len, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_FIXED_NOREPLACE, region_fd, 0);
+    if (region == MAP_FAILED) {
+        err_set(&rep->error, errno, "zygote: map the plan region", NULL, NULL);
+        return;
+    }
+    if ((uintptr_t)region != q->region) { /* an old kernel ignoring MAP_FIXED_NOREPLACE */
+        munmap(region, q->region_len);
+        err_set(&rep->error, EEXIST, "zygote: map the plan region", "address taken", NULL);
+        return;
+    }
+    char *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        err_set(&rep->error, errno, "zygote: allocate a stack", NULL, NULL);
+    } else {
+        struct waiting w = {.sync_fd = sync_fd};
+        /* Only the namespaces a clone must make: the mount namespace is made when the plan
+         * comes, the cgroup namespace once the child is in its cgroup (as in hcs_spawn). */
+        unsigned long flags = (q->clone_flags & (CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)) |
+                              CLONE_PARENT | SIGCHLD;
+        pid_t pid = clone(waiting_main, stack + CHILD_STACK, (int)flags, &w);
+        if (pid < 0)
+            err_set(&rep->error, errno, "clone", "creating the namespaces", NULL);
+        else
+            rep->pid = pid;
+        munmap(stack, CHILD_STACK); /* the child has its own copy */
+    }
+    munmap(region, q->region_len);
+}
+
+static int zygote_main(void *arg)
+{
+    int ctl = *(const int *)arg;
+    reset_signals();
+    /* No PR_SET_PDEATHSIG: it follows the thread that cloned us, not the process. EOF on the
+     * control socket (the caller closed it, or exited) ends the loop below. */
+    close_all_but(ctl);
+    prctl(PR_SET_NAME, "hcs-zygote", 0, 0, 0);
+    for (;;) {
+        struct zygote_request q;
+        int fds[FD_FIELDS];
+        uint32_t n_fds;
+        ssize_t r = recv_with_fds(ctl, &q, sizeof q, fds, &n_fds);
+        if (r == 0 || (r < 0 && errno != EINTR))
+            _exit(0);
+        struct zygote_reply rep;
+        memset(&rep, 0, sizeof rep);
+        if (r != (ssize_t)sizeof q || n_fds != 2) {
+            rep.pid = -1;
+            err_set(&rep.error, EPROTO, "zygote: malformed request", NULL, NULL);
+        } else {
+            zygote_fork(&q, fds[0], fds[1], &rep);
+        }
+        for (uint32_t i = 0; i < n_fds; i++)
+            close(fds[i]);
+        if (send_with_fds(ctl, &rep, sizeof rep, NULL, 0) < 0)
+            _exit(0);
+    }
+}
+
+int hcs_zygote_start(int *control_fd, pid_t *pid_out, struct hcs_error *err)
+{
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+        err_set(err, errno, "zygote: socketpair", NULL, NULL);
+        return -1;
+    }
+    char *stack = mmap(NULL, ZYGOTE_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        err_set(err, errno, "zygote: allocate a stack", NULL, NULL);
+        close(pair[0]);
+        close(pair[1]);
+        return -1;
+    }
+    int child_end = pair[1];
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone(zygote_main, stack + ZYGOTE_STACK, SIGCHLD, &child_end);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    munmap(stack, ZYGOTE_STACK);
+    close(pair[1]);
+    if (pid < 0) {
+        err_set(err, clone_errno, "zygote: clone", NULL, NULL);
+        close(pair[0]);
+        return -1;
+    }
+    *control_fd = pair[0];
+    *pid_out = pid;
+    return 0;
+}
+
+int hcs_zygote_fork(int control_fd, uint64_t clone_flags, uint64_t region_len, int urgent, struct hcs_waiting *out,
+                    struct hcs_error *err)
+{
+    out->pid = -1;
+    out->sync_fd = -1;
+    out->region = NULL;
+    out->region_len = 0;
+    int pair[2] = {-1, -1};
+    int region_fd = (int)syscall(SYS_memfd_create, "hcs-plan", 1u /* MFD_CLOEXEC */);
+    if (region_fd < 0) {
+        err_set(err, errno, "zygote: memfd_create", NULL, NULL);
+        return -1;
+    }
+    void *region = MAP_FAILED;
+    if (ftruncate(region_fd, (off_t)region_len) < 0) {
+        err_set(err, errno, "zygote: size the plan region", NULL, NULL);
+        goto fail;
+    }
+    region = mmap(NULL, region_len, PROT_READ | PROT_WRITE, MAP_SHARED, region_fd, 0);
+    if (region == MAP_FAILED) {
+        err_set(err, errno, "zygote: map the plan region", NULL, NULL);
+        goto fail;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+        err_set(err, errno, "zygote: socketpair", NULL, NULL);
+        goto fail;
+    }
+    struct zygote_request q = {.clone_flags = clone_flags, .region = (uint64_t)(uintptr_t)region, .region_len = region_len,
+                               .urgent = urgent ? 1u : 0u};
+    int fds[2] = {pair[1], region_fd};
+    if (send_with_fds(control_fd, &q, sizeof q, fds, 2) < 0) {
+        err_set(err, errno, "zygote: send request", NULL, NULL);
+        goto fail;
+    }
+    struct zygote_reply rep;
+    ssize_t r;
+    do
+        r = recv(control_fd, &rep, sizeof rep, 0);
+    while (r < 0 && errno == EINTR);
+    if (r != (ssize_t)sizeof rep) {
+        err_set(err, r < 0 ? errno : EPIPE, "zygote: read reply", NULL, NULL);
+        goto fail;
+    }
+    if (rep.pid < 0) {
+        *err = rep.error;
+        goto fail;
+    }
+    close(pair[1]);
+    close(region_fd);
+    out->pid = rep.pid;
+    out->sync_fd = pair[0];
+    out->region = region;
+    out->region_len = region_len;
+    return 0;
+fail:
+    if (pair[0] >= 0) {
+        close(pair[0]);
+        close(pair[1]);
+    }
+    if (region != MAP_FAILED)
+        munmap(region, region_len);
+    close(region_fd);
+    return -1;
+}
+
+int hcs_send_plan(const struct hcs_waiting *w, const struct hcs_spawn_plan *plan, struct hcs_error *err)
+{
+    if (!plan || plan->abi != HCS_SPAWN_ABI) {
+        err_set(err, EINVAL, "check plan", "ABI version mismatch", NULL);
+        return -1;
+    }
+    if ((uintptr_t)plan < (uintptr_t)w->region || (uintptr_t)plan >= (uintptr_t)w->region + w->region_len) {
+        err_set(err, EINVAL, "check plan", "not in the waiting child's region", NULL);
+        return -1;
+    }
+    if (!plan->argv || !plan->argv[0]) {
+        err_set(err, EINVAL, "check plan", "argv is empty", NULL);
+        return -1;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (plan->stdio_fds[i] >= 0 && plan->stdio_fds[i] <= 2) {
+            err_set(err, EINVAL, "check plan", "stdio fds must be above 2", NULL);
+            return -1;
+        }
+    }
+    /* A child made ahead of time is in the idle scheduling class: it must not wait for an idle
+     * CPU to run its container's setup (on a busy host that is seconds), so it leaves the class
+     * before it is woken. */
+    struct sched_param normal = {.sched_priority = 0};
+    if (sched_setscheduler(w->pid, SCHED_OTHER, &normal) < 0) {
+        err_set(err, errno, "move the waiting child to the ordinary scheduling class", NULL, NULL);
+        return -1;
+    }
+    struct plan_msg m = {.type = MSG_PLAN, .plan = (uint64_t)(uintptr_t)plan};
+    const int32_t values[FD_FIELDS] = {plan->stdio_fds[0], plan->stdio_fds[1], plan->stdio_fds[2],
+                                       plan->exec_fd, plan->start_fd, plan->console_fd};
+    int fds[FD_FIELDS];
+    for (int i = 0; i < FD_FIELDS; i++) {
+        if (i == FD_START && values[i] == plan->sync_fd)
+            m.slot[i] = SLOT_SYNC;
+        else if (values[i] < 0)
+            m.slot[i] = SLOT_NONE;
+        else {
+            m.slot[i] = (int32_t)m.n_fds;
+            fds[m.n_fds++] = values[i];
+        }
+    }
+    if (send_with_fds(w->sync_fd, &m, sizeof m, fds, m.n_fds) < 0) {
+        err_set(err, errno, "hand the plan to the waiting child", NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void hcs_waiting_discard(struct hcs_waiting *w)
+{
+    /* out of the idle class first: its exit must not wait for an idle CPU either */
+    struct sched_param normal = {.sched_priority = 0};
+    sched_setscheduler(w->pid, SCHED_OTHER, &normal);
+    if (w->sync_fd >= 0)
+        close(w->sync_fd); /* EOF: it exits */
+    else
+        kill(w->pid, SIGKILL); /* it had its plan already: it may be anywhere in its setup */
+    w->sync_fd = -1;
+    hcs_waiting_release(w);
+}
+
+void hcs_waiting_release(struct hcs_waiting *w)
+{
+    if (w->region)
+        munmap(w->region, w->region_len);
+    w->region = NULL;
+    w->region_len = 0;
+}
