@@ -88,6 +88,8 @@ HCS_HIDDEN int open_in_root(int rootfd, const char *path, uint64_t extra);
 HCS_HIDDEN int ensure_in_root(int rootfd, const char *path, uint32_t kind, mode_t mode);
 
 /* ---- the child's life after clone (spawn.c) ---- */
+/* The checks every plan passes before a child gets it (ABI, argv, stdio fds). 0 or -1 + err. */
+HCS_HIDDEN int plan_check(const struct hcs_spawn_plan *p, struct hcs_error *err);
 /* Resets every signal handler the parent had, ignores SIGPIPE, unblocks all signals. */
 HCS_HIDDEN void reset_signals(void);
 /* The rest of the child once it is in its namespaces, signals reset, parent's fds closed:

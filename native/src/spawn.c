@@ -389,7 +389,7 @@ static pid_t follow_intermediate(pid_t ipid, int parent_fd, const struct hcs_spa
     return result;
 }
 
-int hcs_spawn(const struct hcs_spawn_plan *p, int parent_fd, pid_t *pid_out, struct hcs_error *err)
+int plan_check(const struct hcs_spawn_plan *p, struct hcs_error *err)
 {
     if (!p || p->abi != HCS_SPAWN_ABI) {
         err_set(err, EINVAL, "check plan", "ABI version mismatch", NULL);
@@ -405,6 +405,13 @@ int hcs_spawn(const struct hcs_spawn_plan *p, int parent_fd, pid_t *pid_out, str
             return -1;
         }
     }
+    return 0;
+}
+
+int hcs_spawn(const struct hcs_spawn_plan *p, int parent_fd, pid_t *pid_out, struct hcs_error *err)
+{
+    if (plan_check(p, err) < 0)
+        return -1;
     /* The child struct and the stacks travel to the child as part of its copy of memory. */
     struct child c = {.plan = p, .sync_fd = p->sync_fd, .rootfd = -1, .console_slave = -1, .index = -1,
                       .parent_fd = parent_fd, .order_r = -1, .order_w = -1};

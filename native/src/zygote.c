@@ -350,23 +350,11 @@ fail:
 
 int hcs_send_plan(const struct hcs_waiting *w, const struct hcs_spawn_plan *plan, struct hcs_error *err)
 {
-    if (!plan || plan->abi != HCS_SPAWN_ABI) {
-        err_set(err, EINVAL, "check plan", "ABI version mismatch", NULL);
+    if (plan_check(plan, err) < 0)
         return -1;
-    }
     if ((uintptr_t)plan < (uintptr_t)w->region || (uintptr_t)plan >= (uintptr_t)w->region + w->region_len) {
         err_set(err, EINVAL, "check plan", "not in the waiting child's region", NULL);
         return -1;
-    }
-    if (!plan->argv || !plan->argv[0]) {
-        err_set(err, EINVAL, "check plan", "argv is empty", NULL);
-        return -1;
-    }
-    for (int i = 0; i < 3; i++) {
-        if (plan->stdio_fds[i] >= 0 && plan->stdio_fds[i] <= 2) {
-            err_set(err, EINVAL, "check plan", "stdio fds must be above 2", NULL);
-            return -1;
-        }
     }
     /* A child made ahead of time is in the idle scheduling class: it must not wait for an idle
      * CPU to run its container's setup (on a busy host that is seconds), so it leaves the class
