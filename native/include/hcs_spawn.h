@@ -327,13 +327,15 @@ struct hcs_waiting {
     uint64_t region_len;
 };
 
-/* Clones the zygote from the caller; it exits when *control_fd closes (EOF). 0, or -1 with
- * err filled. */
+/* Clones the zygote from the caller; it exits when *control_fd closes (EOF), or when the
+ * calling thread does (PR_SET_PDEATHSIG, as do the waiting children): call it from a thread
+ * that lives as long as the pool, a process's main thread. 0, or -1 with err filled. */
 HCS_API int hcs_zygote_start(int *control_fd, pid_t *pid_out, struct hcs_error *err);
 
 /* Asks the zygote for a waiting child in the namespaces of clone_flags, with a plan region of
  * region_len bytes. urgent = 0: made in the idle scheduling class (ahead of time, when a CPU
- * is free); 1: at once. Not thread-safe per control_fd. 0, or -1 with err filled. */
+ * is free) if the zygote can leave that class again (CAP_SYS_NICE); 1: at once. Not
+ * thread-safe per control_fd. 0, or -1 with err filled (EPIPE: the zygote is gone). */
 HCS_API int hcs_zygote_fork(int control_fd, uint64_t clone_flags, uint64_t region_len, int urgent,
                     struct hcs_waiting *out, struct hcs_error *err);
 
@@ -345,9 +347,8 @@ HCS_API int hcs_send_plan(const struct hcs_waiting *w, const struct hcs_spawn_pl
 /* Unmaps the caller's view of the region (the child keeps its own until execve). */
 HCS_API void hcs_waiting_release(struct hcs_waiting *w);
 
-/* Ends a waiting child that is not needed: EOF on its sync socket (SIGKILL if sync_fd was
- * taken, i.e. it had its plan), out of the idle class first; releases the region. The caller
- * reaps it. */
+/* Ends a waiting child that is not needed (out of the idle class first, then SIGKILL) and
+ * releases the region. The caller reaps it. */
 HCS_API void hcs_waiting_discard(struct hcs_waiting *w);
 
 /* ---- live mounts into a running container -------------------------------------------- */

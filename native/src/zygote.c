@@ -32,12 +32,15 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <linux/capability.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -134,25 +137,50 @@ static ssize_t recv_with_fds(int sock, void *data, size_t len, int *fds, uint32_
     return r;
 }
 
-/* Closes every fd but 0-2 and keep. */
-static void close_all_but(int keep)
+/* Closes every fd but 0-2, a and b (-1: none). */
+static void close_all_but(int a, int b)
 {
-    if (keep > 3)
-        sys_close_range(3, (unsigned)keep - 1, 0);
-    sys_close_range((unsigned)keep + 1, ~0u, 0);
+    int lo = a < b ? a : b, hi = a < b ? b : a;
+    unsigned next = 3;
+    if (lo >= 3) {
+        if ((unsigned)lo > next)
+            sys_close_range(next, (unsigned)lo - 1, 0);
+        next = (unsigned)lo + 1;
+    }
+    if (hi >= 3) {
+        if ((unsigned)hi > next)
+            sys_close_range(next, (unsigned)hi - 1, 0);
+        next = (unsigned)hi + 1;
+    }
+    sys_close_range(next, ~0u, 0);
 }
 
 /* ---- the waiting child ---------------------------------------------------------------- */
 
 struct waiting {
     int sync_fd;
+    int parent_pidfd; /* the caller of hcs_zygote_start, our parent through CLONE_PARENT */
 };
+
+/* Exits with the parent: EOF on the sync socket is not enough, since a child the parent
+ * clones meanwhile (hcs_spawn) holds copies of the parent's fds until its execve. The signal
+ * follows the parent thread that made the zygote (hcs-monitor's main thread); a parent gone
+ * before it was asked for is seen on its pidfd (a waiting child is in a new pid namespace,
+ * where getppid() says 0 whatever happened). */
+static void die_with(int parent_pidfd)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    struct pollfd p = {.fd = parent_pidfd, .events = POLLIN};
+    if (parent_pidfd < 0 || poll(&p, 1, 0) != 0)
+        _exit(0);
+}
 
 static int waiting_main(void *arg)
 {
     const struct waiting *w = arg;
     int sync_fd = w->sync_fd;
-    close_all_but(sync_fd);
+    die_with(w->parent_pidfd);
+    close_all_but(sync_fd, -1);
     prctl(PR_SET_NAME, "hcs-waiting", 0, 0, 0);
 
     struct plan_msg m;
@@ -183,13 +211,28 @@ static int waiting_main(void *arg)
 
 /* ---- the zygote ----------------------------------------------------------------------- */
 
-static void zygote_fork(const struct zygote_request *q, int sync_fd, int region_fd, struct zygote_reply *rep)
+/* Whether this process may leave SCHED_IDLE again (CAP_SYS_NICE, or RLIMIT_NICE allowing
+ * nice 0): without that, the idle class would be a one-way door for the zygote and its
+ * children (e.g. hcs-monitor in a container without CAP_SYS_NICE). */
+static int can_leave_idle(void)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d) == 0 && (d[CAP_SYS_NICE / 32].effective & (1u << (CAP_SYS_NICE % 32))))
+        return 1;
+    struct rlimit r;
+    return getrlimit(RLIMIT_NICE, &r) == 0 && r.rlim_cur >= 20;
+}
+
+static void zygote_fork(const struct zygote_request *q, int sync_fd, int region_fd, int idle_ok, int parent_pidfd,
+                        struct zygote_reply *rep)
 {
     rep->pid = -1;
     /* Children made ahead of time are made when a CPU has nothing else to do (SCHED_IDLE), not
-     * while a container's create runs; one asked for by a waiting create is made at once. */
+     * while a container's create runs; one a create waits for is made at once. The zygote
+     * itself waits for requests in the ordinary class, so an urgent one is read at once. */
     struct sched_param none = {.sched_priority = 0};
-    sched_setscheduler(0, q->urgent ? SCHED_OTHER : SCHED_IDLE, &none);
+    int idle = !q->urgent && idle_ok && sched_setscheduler(0, SCHED_IDLE, &none) == 0;
     void *region = mmap((void *)(uintptr_t)q->region, q->region_len, PROT_READ | PROT_WRITE,
                         MAP_SHARED | MAP_FIXED_NOREPLACE, region_fd, 0);
     if (region == MAP_FAILED) {
@@ -205,7 +248,7 @@ static void zygote_fork(const struct zygote_request *q, int sync_fd, int region_
     if (stack == MAP_FAILED) {
         err_set(&rep->error, errno, "zygote: allocate a stack", NULL, NULL);
     } else {
-        struct waiting w = {.sync_fd = sync_fd};
+        struct waiting w = {.sync_fd = sync_fd, .parent_pidfd = parent_pidfd};
         /* Only the namespaces a clone must make: the mount namespace is made when the plan
          * comes, the cgroup namespace once the child is in its cgroup (as in hcs_spawn). */
         unsigned long flags = (q->clone_flags & (CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)) |
@@ -217,17 +260,28 @@ static void zygote_fork(const struct zygote_request *q, int sync_fd, int region_
             rep->pid = pid;
         munmap(stack, CHILD_STACK); /* the child has its own copy */
     }
+    if (idle)
+        sched_setscheduler(0, SCHED_OTHER, &none);
     munmap(region, q->region_len);
 }
 
+struct zygote_start {
+    int control_fd;
+    pid_t parent;
+};
+
 static int zygote_main(void *arg)
 {
-    int ctl = *(const int *)arg;
+    const struct zygote_start *z = arg;
+    int ctl = z->control_fd;
     reset_signals();
-    /* No PR_SET_PDEATHSIG: it follows the thread that cloned us, not the process. EOF on the
-     * control socket (the caller closed it, or exited) ends the loop below. */
-    close_all_but(ctl);
+    /* EOF on the control socket (the caller closed it) ends the loop below; the caller's death
+     * ends us even while a child it cloned still holds a copy of that socket. */
+    int parent_pidfd = sys_pidfd_open(z->parent);
+    die_with(parent_pidfd);
+    close_all_but(ctl, parent_pidfd);
     prctl(PR_SET_NAME, "hcs-zygote", 0, 0, 0);
+    int idle_ok = can_leave_idle();
     for (;;) {
         struct zygote_request q;
         int fds[FD_FIELDS];
@@ -241,7 +295,7 @@ static int zygote_main(void *arg)
             rep.pid = -1;
             err_set(&rep.error, EPROTO, "zygote: malformed request", NULL, NULL);
         } else {
-            zygote_fork(&q, fds[0], fds[1], &rep);
+            zygote_fork(&q, fds[0], fds[1], idle_ok, parent_pidfd, &rep);
         }
         for (uint32_t i = 0; i < n_fds; i++)
             close(fds[i]);
@@ -264,11 +318,11 @@ int hcs_zygote_start(int *control_fd, pid_t *pid_out, struct hcs_error *err)
         close(pair[1]);
         return -1;
     }
-    int child_end = pair[1];
+    struct zygote_start z = {.control_fd = pair[1], .parent = getpid()};
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = clone(zygote_main, stack + ZYGOTE_STACK, SIGCHLD, &child_end);
+    pid_t pid = clone(zygote_main, stack + ZYGOTE_STACK, SIGCHLD, &z);
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     munmap(stack, ZYGOTE_STACK);
@@ -283,14 +337,13 @@ int hcs_zygote_start(int *control_fd, pid_t *pid_out, struct hcs_error *err)
     return 0;
 }
 
-int hcs_zygote_fork(int control_fd, uint64_t clone_flags, uint64_t region_len, int urgent, struct hcs_waiting *out,
-                    struct hcs_error *err)
+/* One request to the zygote: a new region and socket pair; *region_out stays mapped on failure
+ * (so that a retry gets another address) unless it is MAP_FAILED. */
+static int zygote_fork_once(int control_fd, uint64_t clone_flags, uint64_t region_len, int urgent,
+                            struct hcs_waiting *out, void **region_out, struct hcs_error *err)
 {
-    out->pid = -1;
-    out->sync_fd = -1;
-    out->region = NULL;
-    out->region_len = 0;
     int pair[2] = {-1, -1};
+    *region_out = MAP_FAILED;
     int region_fd = (int)syscall(SYS_memfd_create, "hcs-plan", 1u /* MFD_CLOEXEC */);
     if (region_fd < 0) {
         err_set(err, errno, "zygote: memfd_create", NULL, NULL);
@@ -306,6 +359,7 @@ int hcs_zygote_fork(int control_fd, uint64_t clone_flags, uint64_t region_len, i
         err_set(err, errno, "zygote: map the plan region", NULL, NULL);
         goto fail;
     }
+    *region_out = region;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
         err_set(err, errno, "zygote: socketpair", NULL, NULL);
         goto fail;
@@ -342,10 +396,34 @@ fail:
         close(pair[0]);
         close(pair[1]);
     }
-    if (region != MAP_FAILED)
-        munmap(region, region_len);
     close(region_fd);
     return -1;
+}
+
+int hcs_zygote_fork(int control_fd, uint64_t clone_flags, uint64_t region_len, int urgent, struct hcs_waiting *out,
+                    struct hcs_error *err)
+{
+    out->pid = -1;
+    out->sync_fd = -1;
+    out->region = NULL;
+    out->region_len = 0;
+    /* The zygote's address space is the caller's as it was at its start: an address the caller
+     * freed since may still be taken there (EEXIST). A failed region stays mapped here until the
+     * end, so the next attempt gets another address. */
+    void *failed[4];
+    int n_failed = 0, rc = -1;
+    while (n_failed < 4) {
+        void *region;
+        rc = zygote_fork_once(control_fd, clone_flags, region_len, urgent, out, &region, err);
+        if (rc == 0 || region == MAP_FAILED)
+            break;
+        failed[n_failed++] = region;
+        if (err->err != EEXIST)
+            break;
+    }
+    for (int i = 0; i < n_failed; i++)
+        munmap(failed[i], region_len);
+    return rc;
 }
 
 int hcs_send_plan(const struct hcs_waiting *w, const struct hcs_spawn_plan *plan, struct hcs_error *err)
@@ -360,7 +438,7 @@ int hcs_send_plan(const struct hcs_waiting *w, const struct hcs_spawn_plan *plan
      * CPU to run its container's setup (on a busy host that is seconds), so it leaves the class
      * before it is woken. */
     struct sched_param normal = {.sched_priority = 0};
-    if (sched_setscheduler(w->pid, SCHED_OTHER, &normal) < 0) {
+    if (sched_getscheduler(w->pid) == SCHED_IDLE && sched_setscheduler(w->pid, SCHED_OTHER, &normal) < 0) {
         err_set(err, errno, "move the waiting child to the ordinary scheduling class", NULL, NULL);
         return -1;
     }
@@ -389,11 +467,12 @@ void hcs_waiting_discard(struct hcs_waiting *w)
 {
     /* out of the idle class first: its exit must not wait for an idle CPU either */
     struct sched_param normal = {.sched_priority = 0};
-    sched_setscheduler(w->pid, SCHED_OTHER, &normal);
+    if (sched_getscheduler(w->pid) == SCHED_IDLE)
+        sched_setscheduler(w->pid, SCHED_OTHER, &normal);
+    /* SIGKILL, not only EOF: a child of ours cloned meanwhile may hold a copy of the socket */
+    kill(w->pid, SIGKILL);
     if (w->sync_fd >= 0)
-        close(w->sync_fd); /* EOF: it exits */
-    else
-        kill(w->pid, SIGKILL); /* it had its plan already: it may be anywhere in its setup */
+        close(w->sync_fd);
     w->sync_fd = -1;
     hcs_waiting_release(w);
 }

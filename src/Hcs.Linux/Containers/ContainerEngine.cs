@@ -204,7 +204,10 @@ public sealed class ContainerEngine(EngineOptions options)
         if (o.Pool?.Take(request) is { } waiting)
         {
             try { return Spawner.StartWaiting(waiting, request, fifoFd, consoleFd, o.StartViaSession); }
-            catch (RegionFullException) { /* a plan larger than the region: the ordinary way */ }
+            catch (Exception e) when (e is RegionFullException or WaitingChildLostException)
+            {
+                // a plan larger than the region, or a child that died waiting: the ordinary way
+            }
         }
         return Spawner.Start(request, fifoFd, consoleFd, o.StartViaSession);
     }

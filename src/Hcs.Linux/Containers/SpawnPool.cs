@@ -95,15 +95,26 @@ public sealed unsafe class SpawnPool : IDisposable
         SpawnAbi.Waiting w = default;
         SpawnAbi.Error error = default;
         int rc;
-        lock (_zygote) rc = _disposed ? -1 : SpawnAbi.ZygoteFork(_control, flags, RegionLength, urgent ? 1 : 0, &w, &error);
+        // A create does not queue behind the filler's idle-class request: it spawns the ordinary way.
+        if (urgent && !_zygote.TryEnter()) return null;
+        if (!urgent) _zygote.Enter();
+        try { rc = _disposed ? -2 : SpawnAbi.ZygoteFork(_control, flags, RegionLength, urgent ? 1 : 0, &w, &error); }
+        finally { _zygote.Exit(); }
         if (rc == 0) return new WaitingChild(w, flags);
+        if (rc == -2) return null;
+        if (error.Err is not (Libc.EPIPE or Libc.ECONNRESET))
+        {
+            // this one failed (a pids limit, memory): creates go the ordinary way until one works
+            _log?.Invoke($"spawn pool: {SpawnException.From(error).Message}");
+            return null;
+        }
         lock (_gate)
         {
             if (_broken || _disposed) return null;
             _broken = true;
         }
-        // the zygote died (or cannot clone): creates go the ordinary way from now on
-        _log?.Invoke($"spawn pool off: {SpawnException.From(error).Message}");
+        _log?.Invoke($"spawn pool off, the zygote is gone: {SpawnException.From(error).Message}");
+        try { Libc.WaitForExit(ZygotePid); } catch (ErrnoException) { } // not left a zombie
         return null;
     }
 
@@ -127,7 +138,11 @@ public sealed unsafe class SpawnPool : IDisposable
                 stale?.ForEach(c => c.Discard());
                 if (ReadyCount >= _size) break;
                 var child = Make(flags, urgent: false);
-                if (child is null) return;
+                if (child is null)
+                {
+                    lock (_gate) if (_disposed || _broken) return;
+                    break; // a failure: tried again at the next create
+                }
                 bool keep;
                 lock (_gate)
                 {

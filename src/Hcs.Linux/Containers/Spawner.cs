@@ -68,7 +68,7 @@ public static unsafe class Spawner
             plan->ConsoleFd = consoleFd;
             SpawnAbi.Error error;
             if (SpawnAbi.SendPlan(&w, plan, &error) < 0)
-                throw SpawnException.From(error).Locate(r);
+                throw new WaitingChildLostException(SpawnException.From(error));
             return new SpawnSession(child.Pid, child.TakeSyncFd(), r);
         }
         catch
@@ -330,3 +330,8 @@ public sealed class SpawnException(int errno, string step, string detail) : Exce
         return path is null ? this : new SpawnException(Errno, Step, Detail) { Area = Area, Index = Index, ConfigPath = path };
     }
 }
+
+/// <summary>A waiting child could not take its plan (it died, or could not be scheduled): nothing
+/// of the container was made; the caller spawns the ordinary way.</summary>
+public sealed class WaitingChildLostException(SpawnException cause) : Exception("the waiting child did not take its plan: " + cause.Message, cause);
+

@@ -15,7 +15,7 @@ public static unsafe partial class Libc
         O_PATH = 0x200000;
     public const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0x80000;
     public const int EINTR = 4, ESRCH = 3, ENOENT = 2, EEXIST = 17, EAGAIN = 11, ECHILD = 10, ENXIO = 6, EBUSY = 16,
-        EINVAL = 22, EPERM = 1, EACCES = 13;
+        EINVAL = 22, EPERM = 1, EACCES = 13, EPIPE = 32, ECONNRESET = 104;
     public const int WNOHANG = 1, __WALL = 0x40000000;
     public const ulong CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000,
                        CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;

@@ -140,6 +140,33 @@ public sealed class SpawnPoolTests(ITestOutputHelper output) : IDisposable
     }
 
     [RootFact]
+    public void Creates_still_work_when_the_waiting_children_were_killed()
+    {
+        var pool = StartPool();
+        var dead = OurChildrenNamed("hcs-waiting");
+        foreach (var pid in dead) Libc.Kill(pid, 9);
+        // both creates take a dead child: it cannot take its plan, the create spawns the ordinary way
+        for (int i = 0; i < 2; i++)
+        {
+            using var b = new TestBundle("sleep", "1000");
+            var created = _h.Engine.Create(Runtime.NewId("p"), b.Dir, new CreateOptions { StdioFds = _h.DevNull, StartViaSession = true, Pool = pool });
+            try
+            {
+                _h.Engine.StartSession(created);
+                Assert.Equal("sleep", Status(created.Record.Pid)!["Name"]);
+            }
+            finally
+            {
+                _h.Engine.Delete(created.Record.Id, force: true);
+                EngineHarness.WaitForExit(created.Record.Pid, 5_000);
+            }
+        }
+        foreach (var pid in dead)
+            Assert.False(Directory.Exists($"/proc/{pid}"), $"the killed waiting child {pid} was not reaped");
+        Tools.WaitUntil(() => pool.ReadyCount == 2, "the pool to refill", 60_000);
+    }
+
+    [RootFact]
     public void Disposing_the_pool_ends_the_zygote_and_every_waiting_child()
     {
         var pool = StartPool(3);
