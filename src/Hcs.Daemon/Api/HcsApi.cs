@@ -230,9 +230,12 @@ public static class HcsApi
         var p = cs.FindProcess(s, Pid(pid));
         if (!ctx.WebSockets.IsWebSocketRequest)
             throw new HcsException(HcsError.InvalidJson, "attach needs a WebSocket upgrade (GET with Upgrade: websocket)");
+        Linux.PerfTrace.Mark("hcsd attach: begin");
         var (stream, _) = await cs.AttachAsync(s, p, ctx.RequestAborted);
+        Linux.PerfTrace.Mark("hcsd attach: monitor attached");
         await using var monitor = stream;
         using var ws = await ctx.WebSockets.AcceptWebSocketAsync();
+        Linux.PerfTrace.Mark("hcsd attach: accepted");
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
         var toClient = Task.Run(async () =>
         {
