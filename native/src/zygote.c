@@ -24,10 +24,10 @@
  *                                                               address, clone ─────► closes every
  *                   ◄────────────────────────── pid ──────────  unmap, close            other fd, waits
  *   (later) hcs_send_plan ── plan address + stdio/exec/start/console fds ─────────────► unshare mount
- *                                                                                        ns, init_main
+ *                                                                                        ns, child_run
  *
- * A waiting child whose sync socket reaches EOF (the monitor went away, or dropped it) exits;
- * so does the zygote when its control socket does.
+ * A waiting child exits at EOF on its sync socket, the zygote at EOF on its control socket,
+ * and both with the monitor (die_with). A child the monitor does not need is killed.
  */
 #include "internal.h"
 
@@ -231,8 +231,6 @@ static void zygote_fork(const struct zygote_request *q, int sync_fd, int region_
     /* Children made ahead of time are made when a CPU has nothing else to do (SCHED_IDLE), not
      * while a container's create runs; one a create waits for is made at once. The zygote
      * itself waits for requests in the ordinary class, so an urgent one is read at once. */
-    struct sched_param none = {.sched_priority = 0};
-    int idle = !q->urgent && idle_ok && sched_setscheduler(0, SCHED_IDLE, &none) == 0;
     void *region = mmap((void *)(uintptr_t)q->region, q->region_len, PROT_READ | PROT_WRITE,
                         MAP_SHARED | MAP_FIXED_NOREPLACE, region_fd, 0);
     if (region == MAP_FAILED) {
@@ -253,15 +251,20 @@ static void zygote_fork(const struct zygote_request *q, int sync_fd, int region_
          * comes, the cgroup namespace once the child is in its cgroup (as in hcs_spawn). */
         unsigned long flags = (q->clone_flags & (CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)) |
                               CLONE_PARENT | SIGCHLD;
+        /* the class brackets the clone only: the child is made in it, the zygote leaves it */
+        struct sched_param none = {.sched_priority = 0};
+        int idle = !q->urgent && idle_ok && sched_setscheduler(0, SCHED_IDLE, &none) == 0;
         pid_t pid = clone(waiting_main, stack + CHILD_STACK, (int)flags, &w);
+        int clone_errno = errno;
+        if (idle)
+            sched_setscheduler(0, SCHED_OTHER, &none);
+        errno = clone_errno;
         if (pid < 0)
             err_set(&rep->error, errno, "clone", "creating the namespaces", NULL);
         else
             rep->pid = pid;
         munmap(stack, CHILD_STACK); /* the child has its own copy */
     }
-    if (idle)
-        sched_setscheduler(0, SCHED_OTHER, &none);
     munmap(region, q->region_len);
 }
 

@@ -135,8 +135,11 @@ public sealed unsafe class SpawnPool : IDisposable
                     flags = _flags;
                     if (_ready.Count >= _size && stale is null) break;
                 }
-                stale?.ForEach(c => c.Discard());
-                if (ReadyCount >= _size) break;
+                if (stale is not null)
+                {
+                    stale.ForEach(c => c.Discard());
+                    continue; // counted again under the lock
+                }
                 var child = Make(flags, urgent: false);
                 if (child is null)
                 {

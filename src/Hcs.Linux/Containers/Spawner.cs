@@ -51,7 +51,7 @@ public static unsafe class Spawner
     /// <summary>
     /// As <see cref="Start"/>, with a child the zygote made ahead of time (<see cref="SpawnPool"/>):
     /// the plan is built in the child's shared region and handed over with the fds it names. The
-    /// child is ours from here on: on failure it is discarded (it exits at EOF, and is reaped).
+    /// child is ours from here on: on failure it is discarded (killed and reaped).
     /// </summary>
     public static SpawnSession StartWaiting(WaitingChild child, SpawnRequest r, int startFd, int consoleFd, bool startViaSync)
     {
