@@ -18,6 +18,9 @@ internal sealed class MonitoredSystem(string id, string? overlayTarget)
     public Dictionary<int, MonitoredProcess> Processes { get; } = [];
     public bool Started { get; set; }
     public bool Forced { get; set; }
+    /// <summary>The engine's record from create, trimmed to what start and delete read: they
+    /// need not load and parse the state files again. Null for a system this monitor adopted.</summary>
+    public ContainerRecord? Record { get; set; }
     /// <summary>Operations on one system take turns (create/start/exec/delete).</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
 }
@@ -201,6 +204,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
             var init = new MonitoredProcess(loop, r.Id, created.Record.Pid, isInit: true, stdio.Terminal, stdio.StdinWrite,
                                             stdio.Outputs, r.Stdio?.LogPath, OnExit);
             stdio.Release();
+            system.Record = Trimmed(created.Record);
             lock (_gate)
             {
                 system.Init = init;
@@ -228,6 +232,20 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
         }
     }
 
+    /// <summary>The record without the parts of the config start and delete never read (a
+    /// monitor holds hundreds of these). A config with hooks is kept whole: hooks get the state.</summary>
+    private static ContainerRecord Trimmed(ContainerRecord r)
+    {
+        var c = r.Config;
+        if (c.Hooks is not null) return r;
+        return new ContainerRecord
+        {
+            Id = r.Id, Pid = r.Pid, PidStartTime = r.PidStartTime, Bundle = r.Bundle, Rootfs = r.Rootfs,
+            Created = r.Created, Owner = r.Owner, CgroupPaths = r.CgroupPaths, SystemdCgroup = r.SystemdCgroup,
+            Config = new Schema.Oci.Spec { Linux = c.Linux is null ? null : new Schema.Oci.Linux { Namespaces = c.Linux.Namespaces } },
+        };
+    }
+
     /// <summary>Mounts the overlay root; the directories it had to create are recorded in
     /// created, so a failed create can remove them again (nothing half-made stays behind).</summary>
     private static void MountOverlay(OverlayRequest o, string target, List<string> created)
@@ -248,7 +266,8 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
         if (system.Started) throw new HcsException(HcsError.InvalidState, $"compute system \"{system.Id}\" is already started");
         if (init.Exited) throw new HcsException(HcsError.InvalidState, $"the init of \"{system.Id}\" exited before start");
         Linux.PerfTrace.Mark("monitor start: begin");
-        engine.Start(system.Id);
+        if (system.Record is { } record) engine.Start(record);
+        else engine.Start(system.Id);
         Linux.PerfTrace.Mark("monitor start: done");
         system.Started = true;
         return new MonitorResponse { Pid = init.Pid };
@@ -323,7 +342,11 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
                 throw new HcsException(HcsError.InvalidState, $"compute system \"{system.Id}\" is running: terminate it first or delete with force");
             if (system.Init is { Exited: false }) system.Forced = true;
             Linux.PerfTrace.Mark("monitor delete: begin");
-            try { engine.Delete(system.Id, force: true); }
+            try
+            {
+                if (system.Record is { } record) engine.Delete(record, force: true);
+                else engine.Delete(system.Id, force: true);
+            }
             catch (RuntimeError e) when (e.Kind == RuntimeErrorKind.NotFound) { }
             if (system.OverlayTarget is { } target && Libc.Umount2(target, 2) < 0 && Libc.Errno is not (Libc.EINVAL or Libc.ENOENT))
                 throw new RuntimeError($"unmount {target}: errno {Libc.Errno}");

@@ -121,6 +121,9 @@ internal static class CgroupCommon
     /// Returns false when it gave up.</summary>
     public static bool RemoveTree(string dir, Stopwatch clock, TimeSpan deadline)
     {
+        // Usually a leaf: rmdir first; listing a cgroup directory (dozens of files) costs more.
+        int first = CgroupFs.Rmdir(dir);
+        if (first == 0 || first == CgroupFs.ENOENT) return true;
         foreach (string sub in CgroupFs.SubDirs(dir))
         {
             if (!RemoveTree(sub, clock, deadline)) return false;

@@ -195,6 +195,9 @@ internal static unsafe partial class CgroupFs
         throw new CgroupException($"{path}: mkdir: {ErrorText(e)}", e);
     }
 
+    /// <summary>mkdir(2) with mode 0755; 0 or the errno.</summary>
+    public static int TryMkdir(string path) => SysMkdir(path, 0x1ED /* 0755 */) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
     /// <summary>rmdir(2); 0 or the errno.</summary>
     public static int Rmdir(string path) => SysRmdir(path) == 0 ? 0 : Marshal.GetLastPInvokeError();
 

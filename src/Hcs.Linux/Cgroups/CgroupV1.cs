@@ -37,6 +37,12 @@ public sealed class CgroupV1 : ICgroup
         foreach (var h in _hierarchies)
         {
             bool cpuset = Contains(h.Controllers, "cpuset");
+            // Usually the parent exists (hcs/ under each hierarchy): one mkdir, not one per level.
+            if (CgroupFs.TryMkdir(h.Dir) == 0)
+            {
+                if (cpuset) CopyCpusetFromParent(h.Dir, Path.GetDirectoryName(h.Dir)!);
+                continue;
+            }
             string parent = h.MountPoint.TrimEnd('/');
             var inner = h.Dir.AsSpan(parent.Length);
             foreach (var r in inner.Split('/'))

@@ -18,8 +18,14 @@ public sealed class CgroupV2 : ICgroup
     private readonly HashSet<string> _controllers;
     private readonly bool _ownsDevices, _ownsFreezer;
 
-    internal CgroupV2(string mountPoint, string dir, HashSet<string> controllers, bool ownsDevices, bool ownsFreezer)
+    /// <summary>Parents whose ancestors this process already enabled our controllers in (shared
+    /// by the driver's cgroups): a create under one of them is a single mkdir.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool>? _delegated;
+
+    internal CgroupV2(string mountPoint, string dir, HashSet<string> controllers, bool ownsDevices, bool ownsFreezer,
+                      System.Collections.Concurrent.ConcurrentDictionary<string, bool>? delegated = null)
     {
+        _delegated = delegated;
         _mountPoint = mountPoint.TrimEnd('/');
         _dir = dir;
         _controllers = controllers;
@@ -48,6 +54,8 @@ public sealed class CgroupV2 : ICgroup
     /// way down (a controller is only usable in a cgroup whose parent delegates it).</summary>
     public void Create()
     {
+        string parent = Path.GetDirectoryName(_dir) ?? _mountPoint;
+        if (_delegated is not null && _delegated.ContainsKey(parent) && CgroupFs.TryMkdir(_dir) is 0 or CgroupFs.EEXIST) return;
         string current = _mountPoint;
         var inner = _dir.AsSpan(_mountPoint.Length);
         foreach (var r in inner.Split('/'))
@@ -58,6 +66,7 @@ public sealed class CgroupV2 : ICgroup
             current = current + "/" + part.ToString();
             CgroupFs.Mkdir(current);
         }
+        _delegated?.TryAdd(parent, true);
     }
 
     private void EnableControllers(string dir)

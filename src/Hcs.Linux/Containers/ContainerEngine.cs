@@ -120,11 +120,10 @@ public sealed class ContainerEngine(EngineOptions options)
         try
         {
             var cgroup = Cgroups.Open(spec.Linux?.CgroupsPath, id, options.SystemdCgroup);
-            cgroup.Create();
-            undo.Push(() => cgroup.Destroy());
-            PerfTrace.Mark("create: cgroup created");
-            ApplyResources(cgroup, EffectiveResources(spec), "$.linux.resources");
-            PerfTrace.Mark("create: cgroup applied");
+            // Made after the spawn, while the new child makes its mount namespace (it waits for
+            // SETUP, which joins it to the cgroup); undone after the child is killed.
+            bool cgroupMade = false;
+            undo.Push(() => { if (cgroupMade) cgroup.Destroy(); });
 
             var request = ContainerPlanner.PlanCreate(spec,
                 new ContainerPlanner.CreateInputs(id, bundle, rootfs, o.NoPivot, o.NoNewKeyring, o.PreserveFds, terminal),
@@ -156,6 +155,11 @@ public sealed class ContainerEngine(EngineOptions options)
             PerfTrace.Mark("create: spawned");
             undo.Push(session.KillAndReap);
             undo.Push(session.Dispose);
+            cgroupMade = true;
+            cgroup.Create();
+            PerfTrace.Mark("create: cgroup created");
+            ApplyResources(cgroup, EffectiveResources(spec), "$.linux.resources");
+            PerfTrace.Mark("create: cgroup applied");
 
             var record = new ContainerRecord
             {
@@ -357,9 +361,13 @@ public sealed class ContainerEngine(EngineOptions options)
 
     // ---- start -------------------------------------------------------------------------
 
-    public void Start(string id)
+    public void Start(string id) => Start(Store.Load(id));
+
+    /// <summary>Start with the record the caller kept since create (hcs-monitor): no state files
+    /// read. Its config needs only what start and delete use (hooks, namespaces).</summary>
+    public void Start(ContainerRecord record)
     {
-        var record = Store.Load(id);
+        var id = record.Id;
         switch (StatusOf(record))
         {
             case ContainerStatus.Stopped: throw new RuntimeError("cannot start a container that has stopped", RuntimeErrorKind.InvalidState);
@@ -507,6 +515,13 @@ public sealed class ContainerEngine(EngineOptions options)
             throw;
         }
         PerfTrace.Mark("delete: loaded");
+        Delete(record, force);
+    }
+
+    /// <summary>Delete with the record the caller kept since create (see <see cref="Start(ContainerRecord)"/>).</summary>
+    public void Delete(ContainerRecord record, bool force)
+    {
+        var id = record.Id;
         var status = StatusOf(record);
         PerfTrace.Mark("delete: status");
         if (status is ContainerStatus.Running or ContainerStatus.Paused && !force)
