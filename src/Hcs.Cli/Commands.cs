@@ -28,30 +28,38 @@ internal static class Commands
         return o;
     }
 
-    public static RootCommand Build()
+    /// <summary>Every verb, made on demand: building the whole tree (some 150 options) costs a
+    /// CLI that lives milliseconds more than the parse itself, so a known verb gets a root with
+    /// only itself (its help needs no siblings); anything else (help, a typo) the full tree.</summary>
+    private static readonly (string Name, Func<Command> Make)[] Verbs =
+    [
+        ("run", RunCommand),
+        ("create", CreateCommand),
+        ("start", () => Simple("start", "Start one or more created containers", Lifecycle.Start)),
+        ("exec", ExecCommand),
+        ("ps", PsCommand),
+        ("inspect", () => Ids("inspect", "Show the properties of one or more containers", Queries.Inspect)),
+        ("stats", StatsCommand),
+        ("stop", StopCommand),
+        ("kill", KillCommand),
+        ("pause", () => Simple("pause", "Pause all processes of one or more containers", Lifecycle.Pause)),
+        ("unpause", () => Simple("unpause", "Resume the processes of one or more paused containers", Lifecycle.Unpause)),
+        ("rm", RmCommand),
+        ("wait", () => Simple("wait", "Wait for containers to stop, then print their exit codes", Lifecycle.Wait)),
+        ("logs", LogsCommand),
+        ("events", EventsCommand),
+        ("version", VersionCommand),
+        ("image", () => Images.Build(Guard)),
+        ("commit", () => Images.Commit(Guard)),
+    ];
+
+    /// <summary>The command tree for these arguments: only their verb when it is a known one.</summary>
+    public static RootCommand Build(IReadOnlyList<string> args)
     {
-        var root = new RootCommand("hcs: run and manage containers through hcsd, the Host Compute Service for Linux")
-        {
-            Socket, Format,
-            RunCommand(),
-            CreateCommand(),
-            Simple("start", "Start one or more created containers", Lifecycle.Start),
-            ExecCommand(),
-            PsCommand(),
-            Ids("inspect", "Show the properties of one or more containers", Queries.Inspect),
-            StatsCommand(),
-            StopCommand(),
-            KillCommand(),
-            Simple("pause", "Pause all processes of one or more containers", Lifecycle.Pause),
-            Simple("unpause", "Resume the processes of one or more paused containers", Lifecycle.Unpause),
-            RmCommand(),
-            Simple("wait", "Wait for containers to stop, then print their exit codes", Lifecycle.Wait),
-            LogsCommand(),
-            EventsCommand(),
-            VersionCommand(),
-            Images.Build(Guard),
-            Images.Commit(Guard),
-        };
+        var verb = VerbOf(args);
+        var root = new RootCommand("hcs: run and manage containers through hcsd, the Host Compute Service for Linux") { Socket, Format };
+        foreach (var (name, make) in Verbs)
+            if (verb is null || verb == name) root.Add(make());
         // `hcs` alone: the help, as docker does
         root.SetAction(_ =>
         {
@@ -59,6 +67,21 @@ internal static class Commands
             return 0;
         });
         return root;
+    }
+
+    /// <summary>The first argument after the global options, if it names a verb.</summary>
+    internal static string? VerbOf(IReadOnlyList<string> args)
+    {
+        for (int i = 0; i < args.Count; i++)
+        {
+            var a = args[i];
+            if (a is "--socket" or "--format") { i++; continue; }
+            if (a.StartsWith("--socket=", StringComparison.Ordinal) || a.StartsWith("--format=", StringComparison.Ordinal)) continue;
+            foreach (var (name, _) in Verbs)
+                if (a == name) return name;
+            return null;
+        }
+        return null;
     }
 
     // ---- container flags shared by run and create ---------------------------------------

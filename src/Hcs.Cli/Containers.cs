@@ -15,12 +15,11 @@ internal static class Containers
     ///   hcs                              hcsd
     ///    |-- POST compute-systems -------->|  OciSpecification.process = the command; the
     ///    |                                 |  init is created, waiting to be started
-    ///    |-- GET  compute-systems/ID ----->|  its pid
-    ///    |-- GET  .../processes/PID ------>|
-    ///    |== GET  .../attach (WebSocket) ==>|  before start: no output can be missed
-    ///    |-- POST .../start -------------->|
+    ///    |                                 |  (the answer says the init's pid)
+    ///    |== GET  .../PID/attach?start=true>|  attached first, then started: no output
+    ///    |                                 |  can be missed; one request for both
     ///    |<========= stdout, stderr =======|  (our stdin ==> its stdin with -i)
-    ///    |-- POST .../processes/PID/wait ->|  exit code
+    ///    |<========= exit code ============|  the attach's last message
     ///    |-- DELETE compute-systems/ID --->|  with --rm
     /// </code>
     /// </summary>
@@ -53,21 +52,39 @@ internal static class Containers
 
             // Attach before start when hcsd has the init waiting already (it creates it as
             // runc create does, and says its pid in the create's answer): then nothing it writes
-            // or reads can come before us.
-            var init = system.InitProcessId != 0 ? await TryAttachAsync(system, system.InitProcessId, ct) : null;
-            Trace.Mark("attached");
-            try
+            // or reads can come before us. One request does both; should it be refused, the
+            // steps one by one say why (or work: the init may have gone, its output is logged).
+            ComputeProcess? init = null;
+            HcsException? refused = null;
+            if (system.InitProcessId != 0)
             {
-                await system.StartAsync(ct);
-                Trace.Mark("started");
+                try { init = await system.StartAttachedAsync(ct); }
+                catch (HcsException e) { refused = e; }
             }
-            catch (HcsException e)
+            Trace.Mark("attached and started");
+            if (refused is not null && (await system.GetPropertiesAsync([], ct)).State != "Created")
             {
-                if (init is not null) await init.DisposeAsync();
-                var failure = ExitCodes.ForStartFailure(e.Message);
-                Output.Error(Commands.FromDaemon(e));
+                // the attach worked and the start failed: its error is the one to tell
+                Output.Error(Commands.FromDaemon(refused));
                 if (rm) await RemoveAsync(system, id);
-                return failure;
+                return ExitCodes.ForStartFailure(refused.Message);
+            }
+            if (init is null)
+            {
+                init = system.InitProcessId != 0 ? await TryAttachAsync(system, system.InitProcessId, ct) : null;
+                try
+                {
+                    await system.StartAsync(ct);
+                    Trace.Mark("started");
+                }
+                catch (HcsException e)
+                {
+                    if (init is not null) await init.DisposeAsync();
+                    var failure = ExitCodes.ForStartFailure(e.Message);
+                    Output.Error(Commands.FromDaemon(e));
+                    if (rm) await RemoveAsync(system, id);
+                    return failure;
+                }
             }
             if (init is null)
             {

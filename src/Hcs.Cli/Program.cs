@@ -16,7 +16,7 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         Trace.Mark("main");
-        var root = Commands.Build();
+        var root = Commands.Build(args);
         var (prepared, unknown) = ArgumentShape.Prepare(args, root, Commands.WithCommandLine);
         // response files (@file) off: "@..." is an ordinary argument of a container's command
         var parse = root.Parse(prepared, new ParserConfiguration { ResponseFileTokenReplacer = null });

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using Hcs.Schema.Hcs;
 
@@ -63,11 +64,13 @@ internal sealed class AttachSession : IAsyncDisposable
         _receiving = Task.Run(ReceiveLoopAsync);
     }
 
+    /// <summary>Connects; with startSystem, hcsd starts the system once the init is attached
+    /// (?start=true), and a refusal may then be the start's own error.</summary>
     public static async Task<AttachSession> ConnectAsync(HcsConnection connection, string processPath, StdioSelection stdio,
-                                                         Action<int> onExit, CancellationToken ct)
+                                                         Action<int> onExit, bool startSystem, CancellationToken ct)
     {
         // a refusal throws hcsd's own error (no such process, exited, attached elsewhere)
-        var ws = await connection.ConnectWebSocketAsync(processPath + "/attach", ct).ConfigureAwait(false);
+        var ws = await connection.ConnectWebSocketAsync(processPath + (startSystem ? "/attach?start=true" : "/attach"), ct).ConfigureAwait(false);
         return new AttachSession(connection, ws, stdio, onExit);
     }
 
@@ -163,11 +166,16 @@ internal sealed class AttachSession : IAsyncDisposable
         await _sendLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await _transport.WriteAsync(EmptyClose, timeout.Token).ConfigureAwait(false);
-            await _transport.FlushAsync(timeout.Token).ConfigureAwait(false);
+            // Six bytes into an idle socket's buffer: written at once. Non-blocking, so a peer that
+            // stopped reading cannot hold us, and no timeout (a process's first timer starts a
+            // thread: measurable in a CLI that lives milliseconds).
+            if (_transport is NetworkStream { Socket: { } socket })
+            {
+                socket.Blocking = false;
+                socket.Send(EmptyClose);
+            }
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException) { }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         finally
         {
             _sendLock.Release();

@@ -91,16 +91,16 @@ public sealed class ComputeProcess : IAsyncDisposable
     /// <summary>Attaches stdin, stdout and stderr (for a handle from OpenProcessAsync(attach:
     /// false)). Output the process wrote before anyone attached is delivered first. A handle
     /// attaches once.</summary>
-    public Task AttachAsync(CancellationToken ct = default) => AttachAsync(StdioSelection.All, ct);
+    public Task AttachAsync(CancellationToken ct = default) => AttachAsync(StdioSelection.All, startSystem: false, ct);
 
-    internal async Task AttachAsync(StdioSelection stdio, CancellationToken ct)
+    internal async Task AttachAsync(StdioSelection stdio, bool startSystem, CancellationToken ct)
     {
         ThrowIfDisposed();
         await _attachLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             if (_attach is not null) throw new InvalidOperationException($"process {ProcessId} is already attached through this handle");
-            _attach = await AttachSession.ConnectAsync(_connection, _path, stdio, code => Seen(code), ct).ConfigureAwait(false);
+            _attach = await AttachSession.ConnectAsync(_connection, _path, stdio, code => Seen(code), startSystem, ct).ConfigureAwait(false);
         }
         finally
         {

@@ -30,6 +30,30 @@ public sealed class ComputeSystem : IAsyncDisposable
 
     public Task StartAsync(CancellationToken ct = default) => Post("/start", null, ct);
 
+    /// <summary>
+    /// Attaches to the init's stdio, then starts the system, in one request: nothing the init
+    /// writes can come before the attach, and there is no separate start round trip (what
+    /// `hcs run` does). Needs the init's id from the create's answer (<see cref="InitProcessId"/>).
+    /// A refusal is the attach's error or the start's.
+    /// </summary>
+    public async Task<ComputeProcess> StartAttachedAsync(CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        if (InitProcessId == 0)
+            throw new InvalidOperationException("the init's process id is not known to this handle (it comes with the create's answer): use StartAsync and OpenProcessAsync");
+        var init = new ComputeProcess(_connection, _path, InitProcessId);
+        try
+        {
+            await init.AttachAsync(StdioSelection.All, startSystem: true, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await init.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return init;
+    }
+
     /// <summary>SIGTERM to the init, SIGKILL after <paramref name="timeout"/> (hcsd's default: 10 s).</summary>
     public Task<SystemExitStatus> ShutdownAsync(TimeSpan? timeout = null, CancellationToken ct = default) =>
         ExitStatus("/shutdown" + TimeoutQuery(timeout), ct);
@@ -82,7 +106,7 @@ public sealed class ComputeSystem : IAsyncDisposable
         {
             try
             {
-                await process.AttachAsync(stdio, ct).ConfigureAwait(false);
+                await process.AttachAsync(stdio, startSystem: false, ct).ConfigureAwait(false);
             }
             catch
             {

@@ -314,20 +314,9 @@ internal sealed class HcsConnection : IDisposable
                 stream = null; // the WebSocket owns it now
                 return (ws, transport);
             }
-            // the refusal: its body is the HCS error (Content-Length bounded; hcsd always sends one)
-            var body = new MemoryStream();
-            body.Write(rest);
-            if (headers.TryGetValue("content-length", out var lengthText) && long.TryParse(lengthText, out var length))
-            {
-                var buffer = new byte[8192];
-                while (body.Length < Math.Min(length, 1 << 20))
-                {
-                    int n = await stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, length - body.Length)), ct).ConfigureAwait(false);
-                    if (n == 0) break;
-                    body.Write(buffer, 0, n);
-                }
-            }
-            throw ErrorFrom((HttpStatusCode)status, body.ToArray());
+            // the refusal: its body is the HCS error (with a length, or chunked: error answers are)
+            var (body, _) = await ReadBodyAsync(stream, headers, rest, ct).ConfigureAwait(false);
+            throw ErrorFrom((HttpStatusCode)status, body);
         }
         catch (Exception e) when (Translate(e, ct) is { } hcs)
         {

@@ -228,11 +228,25 @@ public static class HcsApi
     {
         var s = cs.Find(id);
         var p = cs.FindProcess(s, Pid(pid));
+        // start=true: attach to the init, then start the system, then upgrade; a failed start is
+        // answered as the start's own error, and the attachment is let go
+        bool start = BoolQuery(ctx.Request, "start");
+        if (start && p.Pid != s.InitPid)
+            throw new HcsException(HcsError.InvalidJson, "start=true goes with an attach to the init (the system's first process)", "start");
         if (!ctx.WebSockets.IsWebSocketRequest)
             throw new HcsException(HcsError.InvalidJson, "attach needs a WebSocket upgrade (GET with Upgrade: websocket)");
         Linux.PerfTrace.Mark("hcsd attach: begin");
         var (stream, _) = await cs.AttachAsync(s, p, ctx.RequestAborted);
         Linux.PerfTrace.Mark("hcsd attach: monitor attached");
+        if (start)
+        {
+            try { await cs.StartAsync(id, ctx.RequestAborted); }
+            catch
+            {
+                await stream.DisposeAsync();
+                throw;
+            }
+        }
         await using var monitor = stream;
         using var ws = await ctx.WebSockets.AcceptWebSocketAsync();
         Linux.PerfTrace.Mark("hcsd attach: accepted");

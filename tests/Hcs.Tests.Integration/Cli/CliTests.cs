@@ -377,12 +377,25 @@ public sealed class CliTests
     public void Every_command_has_help()
     {
         HcsCli.RequireBinary();
-        foreach (var verb in new[] { "run", "create", "start", "exec", "ps", "inspect", "stats", "stop", "kill",
-                                     "pause", "unpause", "rm", "wait", "logs", "events", "version" })
+        string[] verbs = ["run", "create", "start", "exec", "ps", "inspect", "stats", "stop", "kill",
+                          "pause", "unpause", "rm", "wait", "logs", "events", "version", "image", "commit"];
+        foreach (var verb in verbs)
         {
             var r = Tools.Run(HcsCli.Binary, [verb, "--help"]);
             Assert.True(r.ExitCode == 0, $"hcs {verb} --help: {r}");
             Assert.Contains($"hcs {verb}", r.Stdout);
+            // a global option before the verb: the same command (hcs builds only the verb it is given)
+            var afterGlobal = Tools.Run(HcsCli.Binary, ["--format", "json", verb, "--help"]);
+            Assert.True(afterGlobal.ExitCode == 0 && afterGlobal.Stdout == r.Stdout, $"hcs --format json {verb} --help: {afterGlobal}");
         }
+        // the whole tree for the root's help and for what is no verb
+        foreach (var help in new[] { Tools.Run(HcsCli.Binary, ["--help"]), Tools.Run(HcsCli.Binary, []) })
+        {
+            Assert.True(help.ExitCode == 0, help.ToString());
+            foreach (var verb in verbs) Assert.Matches($@"(?m)^\s+{verb}\b", help.Stdout);
+        }
+        var typo = Tools.Run(HcsCli.Binary, ["imgae", "ls"]);
+        Assert.True(typo.ExitCode == 125, typo.ToString());
+        Assert.Contains("imgae", typo.Stderr);
     }
 }

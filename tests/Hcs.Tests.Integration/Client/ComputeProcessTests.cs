@@ -42,6 +42,59 @@ public sealed class ComputeProcessTests
     }
 
     [RootFact]
+    public async Task Start_attached_delivers_the_inits_first_output_and_its_exit_code()
+    {
+        await using var d = await Hcsd.StartAsync();
+        await using var hcs = new HostComputeService(d.SocketPath);
+        var system = await hcs.CreateComputeSystemAsync(NewId("sa"), Hcsd.ContainerDocument("sh", "-c", "echo first; echo err >&2; exit 7"), Deadline());
+        try
+        {
+            Assert.NotEqual(0u, system.InitProcessId);
+            await using var init = await system.StartAttachedAsync(Deadline());
+            var stdout = ReadToEndAsync(init.StandardOutput!);
+            var stderr = ReadToEndAsync(init.StandardError!);
+            Assert.Equal("first\n", await stdout); // written at once: the attach came first
+            Assert.Equal("err\n", await stderr);
+            Assert.Equal(7, init.ExitCode); // the attach's last message, no wait request
+            var exit = await system.WaitForExitAsync(null, Deadline());
+            Assert.Equal(7, exit.ExitCode);
+
+            // started once: a second combined start is the start's own refusal, and the
+            // handle from an open (no init id) cannot ask for it
+            var again = await Assert.ThrowsAsync<Doc.HcsException>(() => system.StartAttachedAsync(Deadline()));
+            Assert.Equal("HCS_E_INVALID_STATE", again.Error.Name);
+            await using var opened = await hcs.OpenComputeSystemAsync(system.Id, Deadline());
+            await Assert.ThrowsAsync<InvalidOperationException>(() => opened.StartAttachedAsync(Deadline()));
+        }
+        finally
+        {
+            await RemoveAsync(system);
+        }
+    }
+
+    [RootFact]
+    public async Task Start_with_an_attach_is_for_the_init_only()
+    {
+        await using var d = await Hcsd.StartAsync();
+        await using var hcs = new HostComputeService(d.SocketPath);
+        var system = await StartIdleAsync(hcs, "sa-exec");
+        try
+        {
+            var parameters = Command("sleep", "30");
+            await using var p = await system.CreateProcessAsync(parameters, Deadline());
+            var r = await d.Http.GetAsync($"v2/compute-systems/{system.Id}/processes/{p.ProcessId}/attach?start=true");
+            Assert.Equal(400, (int)r.StatusCode);
+            var body = await r.Content.ReadAsStringAsync();
+            Assert.Contains("HCS_E_INVALID_JSON", body);
+            Assert.Contains("\"Path\":\"start\"", body.Replace(" ", ""));
+        }
+        finally
+        {
+            await RemoveAsync(system);
+        }
+    }
+
+    [RootFact]
     public async Task Stdout_and_stderr_are_separate_and_the_exit_code_is_reported()
     {
         await using var d = await Hcsd.StartAsync();
