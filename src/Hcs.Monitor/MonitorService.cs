@@ -38,41 +38,65 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
     /// <summary>The monitor's heap is tiny: a full compacting collection every 4 MiB.</summary>
     private static readonly Linux.Runtime.HeapKeeper Heap = new(4 << 20, 2);
 
-    public async Task ServeAsync(Socket socket)
+    /// <summary>
+    /// Serves one connection on the calling thread, with blocking reads and writes: hcsd's
+    /// requests come one at a time per connection, and a thread that sleeps in recv is woken
+    /// by the kernel itself (asynchronous reads take two thread switches per request: the
+    /// socket engine's thread, then a pool worker). Attach and subscribe connections, which
+    /// stream from then on, go on asynchronously and free the thread.
+    /// </summary>
+    public void Serve(Socket socket)
     {
-        await using var stream = new NetworkStream(socket, ownsSocket: true);
+        var stream = new NetworkStream(socket, ownsSocket: true);
+        bool handedOver = false;
         try
         {
             for (;;)
             {
-                var frame = await Frames.ReadAsync(stream);
+                var frame = Frames.Read(stream);
                 if (frame is null) return;
                 MonitorRequest? request;
                 try { request = Frames.Request(frame); }
                 catch (Exception e) { request = null; Log.Error($"bad request: {e.Message}"); }
                 if (request is null)
                 {
-                    await Frames.WriteAsync(stream, Frames.Json(Fail(HcsError.ProtocolError, "unreadable request")));
+                    Frames.Write(stream, Frames.Json(Fail(HcsError.ProtocolError, "unreadable request")));
                     return;
                 }
-                if (request.Op == MonitorOps.Attach)
+                if (request.Op is MonitorOps.Attach or MonitorOps.Subscribe)
                 {
-                    await AttachAsync(request, stream);
-                    return;
-                }
-                if (request.Op == MonitorOps.Subscribe)
-                {
-                    await SubscribeAsync(stream);
+                    handedOver = true;
+                    _ = StreamAsync(request, stream);
                     return;
                 }
                 var response = Handle(request);
-                await Frames.WriteAsync(stream, Frames.Json(response));
+                Frames.Write(stream, Frames.Json(response));
                 Heap.AfterRequest();
             }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
             // the client went away
+        }
+        finally
+        {
+            if (!handedOver) stream.Dispose();
+        }
+    }
+
+    private async Task StreamAsync(MonitorRequest request, NetworkStream stream)
+    {
+        await using (stream)
+        {
+            try
+            {
+                if (request.Op == MonitorOps.Attach) await AttachAsync(request, stream);
+                else await SubscribeAsync(stream);
+            }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+            {
+                // the client went away
+            }
         }
     }
 

@@ -54,5 +54,6 @@ Log.Info($"serving {socketPath}");
 for (;;)
 {
     var client = await listener.AcceptAsync();
-    _ = Task.Run(() => service.ServeAsync(client));
+    // a thread per connection (see Serve): hcsd keeps a few pooled connections
+    new Thread(() => service.Serve(client)) { IsBackground = true, Name = "request" }.Start();
 }

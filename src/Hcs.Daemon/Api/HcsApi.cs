@@ -259,8 +259,13 @@ public static class HcsApi
                 {
                     var frame = await Frames.ReadAsync(monitor, stop.Token);
                     if (frame is null) break;
+                    bool exit = frame.Length > 0 && frame[0] == AttachStream.Exit;
+                    // The exit comes to us twice: on this stream and as the monitor's event. A
+                    // client told of it here may ask for the status (or delete) at once, so the
+                    // event's bookkeeping goes first (bounded: a lost event must not hold the exit).
+                    if (exit) await cs.ExitRecordedAsync(s, p, TimeSpan.FromSeconds(2));
                     await ws.SendAsync(frame, WebSocketMessageType.Binary, true, stop.Token);
-                    if (frame.Length > 0 && frame[0] == AttachStream.Exit) break;
+                    if (exit) break;
                 }
                 if (ws.State == WebSocketState.Open)
                     await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "exited", CancellationToken.None);

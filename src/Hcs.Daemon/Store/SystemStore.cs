@@ -24,7 +24,7 @@ public sealed class SystemStore : IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         _db.Open();
-        Exec("""
+        ExecScript("""
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = NORMAL;
             PRAGMA cache_size = -1024;
@@ -41,15 +41,33 @@ public sealed class SystemStore : IDisposable
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
+    /// <summary>Prepared statements by their text: a handful, each run on every create, start,
+    /// exit and delete; preparing one again each time cost more than running it.</summary>
+    private readonly Dictionary<string, SqliteCommand> _prepared = [];
+
     private void Exec(string sql, params (string, object?)[] args)
     {
         lock (_gate)
         {
-            using var c = _db.CreateCommand();
-            c.CommandText = sql;
-            foreach (var (name, value) in args) c.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            if (!_prepared.TryGetValue(sql, out var c))
+            {
+                c = _db.CreateCommand();
+                c.CommandText = sql;
+                foreach (var (name, _) in args) c.Parameters.Add(new SqliteParameter { ParameterName = name });
+                c.Prepare();
+                _prepared[sql] = c;
+            }
+            for (int i = 0; i < args.Length; i++) c.Parameters[i].Value = args[i].Item2 ?? DBNull.Value;
             c.ExecuteNonQuery();
         }
+    }
+
+    /// <summary>The schema and pragmas: several statements, run once.</summary>
+    private void ExecScript(string sql)
+    {
+        using var c = _db.CreateCommand();
+        c.CommandText = sql;
+        c.ExecuteNonQuery();
     }
 
     /// <summary>False when the id is taken.</summary>
@@ -125,5 +143,13 @@ public sealed class SystemStore : IDisposable
         return result;
     }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (var c in _prepared.Values) c.Dispose();
+            _prepared.Clear();
+        }
+        _db.Dispose();
+    }
 }

@@ -143,6 +143,29 @@ public static class Frames
         await s.WriteAsync(buf, ct).ConfigureAwait(false);
     }
 
+    /// <summary>Blocking: for a thread that serves one connection (hcs-monitor's requests).</summary>
+    public static void Write(Stream s, ReadOnlySpan<byte> payload)
+    {
+        var buf = new byte[4 + payload.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(buf, payload.Length);
+        payload.CopyTo(buf.AsSpan(4));
+        s.Write(buf);
+    }
+
+    /// <summary>Blocking; null at a clean end of stream.</summary>
+    public static byte[]? Read(Stream s)
+    {
+        Span<byte> header = stackalloc byte[4];
+        int got = s.ReadAtLeast(header, 4, throwOnEndOfStream: false);
+        if (got == 0) return null;
+        if (got < 4) throw new EndOfStreamException("monitor connection closed mid-frame");
+        int len = BinaryPrimitives.ReadInt32LittleEndian(header);
+        if (len < 0 || len > MaxFrame) throw new InvalidDataException($"monitor frame of {len} bytes");
+        var payload = new byte[len];
+        s.ReadExactly(payload);
+        return payload;
+    }
+
     /// <summary>Null at a clean end of stream.</summary>
     public static async ValueTask<byte[]?> ReadAsync(Stream s, CancellationToken ct = default)
     {
