@@ -16,8 +16,11 @@ install -m 0755 artifacts/publish/hcs/hcs "$PREFIX/bin/hcs" && echo "build: inst
 dotnet publish src/Hcs.Monitor/Hcs.Monitor.csproj -c Release -r linux-x64 -v q -nologo -o artifacts/publish/hcs-monitor
 install -m 0755 artifacts/publish/hcs-monitor/hcs-monitor "$PREFIX/bin/hcs-monitor"
 echo "build: installed $PREFIX/bin/hcs-monitor"
-# hcsd runs on the shared ASP.NET Core runtime (JIT: it is long-lived); a small launcher in bin.
-dotnet publish src/Hcs.Daemon/Hcs.Daemon.csproj -c Release -v q -nologo -o artifacts/publish/hcsd
+# hcsd runs on the shared ASP.NET Core runtime, its own assemblies precompiled (ReadyToRun; see
+# Hcs.Daemon.csproj); a small launcher in bin.
+rm -rf artifacts/publish/hcsd
+dotnet publish src/Hcs.Daemon/Hcs.Daemon.csproj -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
+  -v q -nologo -o artifacts/publish/hcsd
 rm -rf "$PREFIX/lib/hcs/hcsd" && mkdir -p "$PREFIX/lib/hcs" && cp -r artifacts/publish/hcsd "$PREFIX/lib/hcs/hcsd"
 printf '#!/bin/sh\nexec "%s/lib/hcs/hcsd/hcsd" "$@"\n' "$PREFIX" > "$PREFIX/bin/hcsd" && chmod 0755 "$PREFIX/bin/hcsd"
 echo "build: installed $PREFIX/bin/hcsd"

@@ -39,25 +39,57 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
     private static readonly Linux.Runtime.HeapKeeper Heap = new(4 << 20, 2);
 
     /// <summary>
-    /// Serves one connection on the calling thread, with blocking reads and writes: hcsd's
-    /// requests come one at a time per connection, and a thread that sleeps in recv is woken
-    /// by the kernel itself (asynchronous reads take two thread switches per request: the
-    /// socket engine's thread, then a pool worker). Attach and subscribe connections, which
-    /// stream from then on, go on asynchronously and free the thread.
+    /// A new connection: its first request says what it is. Attach and subscribe connections
+    /// stream from then on, asynchronously. Request connections (hcsd keeps a few, pooled) get
+    /// a thread each, with blocking reads and writes: a thread that sleeps in recv is woken by
+    /// the kernel itself, where an asynchronous read takes two thread switches per request (the
+    /// socket engine's thread, then a pool worker).
     /// </summary>
-    public void Serve(Socket socket)
+    public async Task AcceptAsync(Socket socket)
     {
         var stream = new NetworkStream(socket, ownsSocket: true);
+        MonitorRequest? first;
+        try
+        {
+            var frame = await Frames.ReadAsync(stream);
+            if (frame is null)
+            {
+                stream.Dispose();
+                return;
+            }
+            first = Parse(frame);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidDataException)
+        {
+            stream.Dispose();
+            return;
+        }
+        if (first is { Op: MonitorOps.Attach or MonitorOps.Subscribe })
+        {
+            await StreamAsync(first, stream);
+            return;
+        }
+        new Thread(() => Serve(stream, first)) { IsBackground = true, Name = "request" }.Start();
+    }
+
+    private static MonitorRequest? Parse(byte[] frame)
+    {
+        try { return Frames.Request(frame); }
+        catch (Exception e)
+        {
+            Log.Error($"bad request: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>Answers requests on this thread until the client leaves (see AcceptAsync).</summary>
+    private void Serve(NetworkStream stream, MonitorRequest? request)
+    {
         bool handedOver = false;
         try
         {
             for (;;)
             {
-                var frame = Frames.Read(stream);
-                if (frame is null) return;
-                MonitorRequest? request;
-                try { request = Frames.Request(frame); }
-                catch (Exception e) { request = null; Log.Error($"bad request: {e.Message}"); }
                 if (request is null)
                 {
                     Frames.Write(stream, Frames.Json(Fail(HcsError.ProtocolError, "unreadable request")));
@@ -72,9 +104,12 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
                 var response = Handle(request);
                 Frames.Write(stream, Frames.Json(response));
                 Heap.AfterRequest();
+                var frame = Frames.Read(stream);
+                if (frame is null) return;
+                request = Parse(frame);
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidDataException)
         {
             // the client went away
         }

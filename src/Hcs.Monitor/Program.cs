@@ -54,6 +54,5 @@ Log.Info($"serving {socketPath}");
 for (;;)
 {
     var client = await listener.AcceptAsync();
-    // a thread per connection (see Serve): hcsd keeps a few pooled connections
-    new Thread(() => service.Serve(client)) { IsBackground = true, Name = "request" }.Start();
+    _ = service.AcceptAsync(client);
 }
