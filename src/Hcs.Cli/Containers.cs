@@ -16,7 +16,7 @@ internal static class Containers
     ///    |-- POST compute-systems -------->|  OciSpecification.process = the command; the
     ///    |                                 |  init is created, waiting to be started
     ///    |                                 |  (the answer says the init's pid)
-    ///    |== GET  .../PID/attach?start=true>|  attached first, then started: no output
+    ///    |== GET  .../ID/start/attach =====>|  attached first, then started: no output
     ///    |                                 |  can be missed; one request for both
     ///    |<========= stdout, stderr =======|  (our stdin ==> its stdin with -i)
     ///    |<========= exit code ============|  the attach's last message

@@ -64,13 +64,13 @@ internal sealed class AttachSession : IAsyncDisposable
         _receiving = Task.Run(ReceiveLoopAsync);
     }
 
-    /// <summary>Connects; with startSystem, hcsd starts the system once the init is attached
-    /// (?start=true), and a refusal may then be the start's own error.</summary>
-    public static async Task<AttachSession> ConnectAsync(HcsConnection connection, string processPath, StdioSelection stdio,
-                                                         Action<int> onExit, bool startSystem, CancellationToken ct)
+    /// <summary>Connects to an attach endpoint: a process's (.../processes/{pid}/attach), or the
+    /// system's start with its init attached (.../start/attach; a refusal may then be the start's).</summary>
+    public static async Task<AttachSession> ConnectAsync(HcsConnection connection, string attachPath, StdioSelection stdio,
+                                                         Action<int> onExit, CancellationToken ct)
     {
         // a refusal throws hcsd's own error (no such process, exited, attached elsewhere)
-        var ws = await connection.ConnectWebSocketAsync(processPath + (startSystem ? "/attach?start=true" : "/attach"), ct).ConfigureAwait(false);
+        var ws = await connection.ConnectWebSocketAsync(attachPath, ct).ConfigureAwait(false);
         return new AttachSession(connection, ws, stdio, onExit);
     }
 
@@ -168,7 +168,8 @@ internal sealed class AttachSession : IAsyncDisposable
         {
             // Six bytes into an idle socket's buffer: written at once. Non-blocking, so a peer that
             // stopped reading cannot hold us, and no timeout (a process's first timer starts a
-            // thread: measurable in a CLI that lives milliseconds).
+            // thread: measurable in a CLI that lives milliseconds). A peer whose buffer is that
+            // full gets part of it at worst, then the end of the connection: it is closed next.
             if (_transport is NetworkStream { Socket: { } socket })
             {
                 socket.Blocking = false;

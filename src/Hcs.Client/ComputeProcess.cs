@@ -12,6 +12,7 @@ public sealed class ComputeProcess : IAsyncDisposable
 {
     private readonly HcsConnection _connection;
     private readonly string _path; // v2/compute-systems/{id}/processes/{pid}
+    private readonly string _systemPath; // v2/compute-systems/{id}
     private readonly SemaphoreSlim _attachLock = new(1, 1);
     private volatile AttachSession? _attach;
     private StrongBox<int>? _exitCode;
@@ -21,6 +22,7 @@ public sealed class ComputeProcess : IAsyncDisposable
     {
         _connection = connection;
         ProcessId = processId;
+        _systemPath = systemPath;
         _path = $"{systemPath}/processes/{processId}";
     }
 
@@ -100,7 +102,9 @@ public sealed class ComputeProcess : IAsyncDisposable
         try
         {
             if (_attach is not null) throw new InvalidOperationException($"process {ProcessId} is already attached through this handle");
-            _attach = await AttachSession.ConnectAsync(_connection, _path, stdio, code => Seen(code), startSystem, ct).ConfigureAwait(false);
+            // startSystem (this is the init): hcsd attaches, then starts the system
+            var path = startSystem ? _systemPath + "/start/attach" : _path + "/attach";
+            _attach = await AttachSession.ConnectAsync(_connection, path, stdio, code => Seen(code), ct).ConfigureAwait(false);
         }
         finally
         {

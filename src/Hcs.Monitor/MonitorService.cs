@@ -407,6 +407,9 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
                 else engine.Delete(system.Id, force: true);
             }
             catch (RuntimeError e) when (e.Kind == RuntimeErrorKind.NotFound) { }
+            // gone from the engine: a retry (after a failed unmount below) must not destroy it
+            // again (poststop hooks run once), and finds nothing in the state files
+            system.Record = null;
             if (system.OverlayTarget is { } target && Libc.Umount2(target, 2) < 0 && Libc.Errno is not (Libc.EINVAL or Libc.ENOENT))
                 throw new RuntimeError($"unmount {target}: errno {Libc.Errno}");
             List<MonitoredProcess> processes;

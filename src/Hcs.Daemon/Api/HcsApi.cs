@@ -142,7 +142,19 @@ public static class HcsApi
             var status = await cs.WaitProcessAsync(id, Pid(pid), Timeout(req), ct);
             return Json(200, w => HcsWriter.Write(w, status));
         });
-        v2.MapGet("/compute-systems/{id}/processes/{pid}/attach", Attach);
+        v2.MapGet("/compute-systems/{id}/processes/{pid}/attach", (HttpContext ctx, string id, string pid, ComputeService cs) =>
+        {
+            var s = cs.Find(id);
+            return Attach(ctx, s, cs.FindProcess(s, Pid(pid)), cs, start: false);
+        });
+        // start, attached: the init's stdio first, then the start, then the upgrade (`hcs run`)
+        v2.MapGet("/compute-systems/{id}/start/attach", (HttpContext ctx, string id, ComputeService cs) =>
+        {
+            var s = cs.Find(id);
+            if (s.InitPid == 0)
+                throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" has no init to attach to");
+            return Attach(ctx, s, cs.FindProcess(s, s.InitPid), cs, start: true);
+        });
         v2.MapGet("/compute-systems/{id}/logs", Logs);
         v2.MapGet("/events", Events);
     }
@@ -223,16 +235,12 @@ public static class HcsApi
     // ---- streams -----------------------------------------------------------------------
 
     /// <summary>The process's stdio over a WebSocket, relayed frame for frame to the monitor.
-    /// A client leaving ends only the relay: the process keeps running.</summary>
-    private static async Task Attach(HttpContext ctx, string id, string pid, ComputeService cs)
+    /// A client leaving ends only the relay: the process keeps running. With start (p is the
+    /// init): attach, then start the system, then upgrade; a failed start is answered as the
+    /// start's own error, and the attachment is let go.</summary>
+    private static async Task Attach(HttpContext ctx, SystemEntry s, ProcessEntry p, ComputeService cs, bool start)
     {
-        var s = cs.Find(id);
-        var p = cs.FindProcess(s, Pid(pid));
-        // start=true: attach to the init, then start the system, then upgrade; a failed start is
-        // answered as the start's own error, and the attachment is let go
-        bool start = BoolQuery(ctx.Request, "start");
-        if (start && p.Pid != s.InitPid)
-            throw new HcsException(HcsError.InvalidJson, "start=true goes with an attach to the init (the system's first process)", "start");
+        var id = s.Id;
         if (!ctx.WebSockets.IsWebSocketRequest)
             throw new HcsException(HcsError.InvalidJson, "attach needs a WebSocket upgrade (GET with Upgrade: websocket)");
         Linux.PerfTrace.Mark("hcsd attach: begin");

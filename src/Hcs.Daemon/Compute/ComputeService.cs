@@ -236,10 +236,13 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             PerfTrace.Mark("hcsd start: begin");
             await Backend(s).StartAsync(id, ct);
             PerfTrace.Mark("hcsd start: monitor answered");
-            if (s.State == SystemStates.Created) // the init may have exited already (reported meanwhile)
+            lock (s) // as OnInitExited: an exit reported meanwhile is not overwritten
             {
-                s.State = SystemStates.Running;
-                store.SetState(id, SystemStates.Running);
+                if (s.State == SystemStates.Created)
+                {
+                    s.State = SystemStates.Running;
+                    store.SetState(id, SystemStates.Running);
+                }
             }
             events.Publish("SystemStarted", id);
             return true;
@@ -390,7 +393,13 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         ProcessEntry? p;
         lock (s)
         {
-            if (!s.Processes.TryGetValue(pid, out p) || p.Exited) return;
+            if (!s.Processes.TryGetValue(pid, out p))
+            {
+                // its exec's answer is still on its way (see EarlyExits)
+                if (!s.Exited.Task.IsCompleted) s.EarlyExits[pid] = exitCode;
+                return;
+            }
+            if (p.Exited) return;
             p.Exited = true;
             p.ExitCode = exitCode;
         }
@@ -437,10 +446,16 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             };
             var (pid, terminal) = await Backend(s).ExecAsync(id, process, stdio, ct);
             var p = new ProcessEntry { Pid = pid, Terminal = terminal, Created = DateTime.UtcNow };
-            lock (s) s.Processes.TryAdd(pid, p);
+            int? exitedAlready = null;
+            lock (s)
+            {
+                s.Processes.TryAdd(pid, p);
+                if (s.EarlyExits.Remove(pid, out var code)) exitedAlready = code;
+            }
             store.InsertProcess(new ProcessRow(id, pid, false, 0, terminal, p.Created));
             events.Publish("ProcessCreated", id, n => n.ProcessId = (uint)pid);
-            return s.Processes[pid];
+            if (exitedAlready is { } c) OnProcessExited(s, pid, c);
+            lock (s) return s.Processes[pid];
         }, ct);
     }
 

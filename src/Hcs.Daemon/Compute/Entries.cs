@@ -39,6 +39,9 @@ public sealed class SystemEntry
     /// <summary>Set by terminate: the next exit of the init is a forced one.</summary>
     public bool Terminating { get; set; }
     public Dictionary<int, ProcessEntry> Processes { get; } = [];
+    /// <summary>Exits the monitor reported before its exec answer reached us (a quick process):
+    /// the exec that is waiting for that answer takes its exit from here. Under lock(this).</summary>
+    public Dictionary<int, int> EarlyExits { get; } = [];
     public TaskCompletionSource Exited { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     /// <summary>State changes of one system take turns.</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);

@@ -15,6 +15,7 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
 {
     private readonly string _socket = Path.Combine(runDir, "monitor.sock");
     private readonly ConcurrentBag<NetworkStream> _idle = [];
+    private const int MaxIdle = 4;
     private readonly SemaphoreSlim _starting = new(1, 1);
 
     public async Task EnsureRunningAsync(CancellationToken ct = default)
@@ -117,7 +118,9 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
                 if (attempt == 0 && pooled is not null) continue;
                 throw new HcsException(HcsError.ConnectionClosed, "hcs-monitor closed the connection");
             }
-            _idle.Add(conn);
+            // a few idle connections are kept (each is a thread of hcs-monitor's); the rest close
+            if (_idle.Count < MaxIdle) _idle.Add(conn);
+            else conn.Dispose();
             var response = Frames.Response(answer) ?? throw new HcsException(HcsError.ProtocolError, "unreadable monitor response");
             ThrowIfError(response);
             return response;

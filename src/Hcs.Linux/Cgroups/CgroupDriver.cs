@@ -94,9 +94,6 @@ public sealed class CgroupDriver
 
     public CgroupMode Mode { get; }
 
-    /// <summary>See CgroupV2: cgroup2 parents already prepared by this process.</summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _delegated = new(StringComparer.Ordinal);
-
     /// <summary>Every controller we can use, each once, wherever it lives (for `features`).</summary>
     public IReadOnlyList<string> Controllers { get; }
 
@@ -171,7 +168,7 @@ public sealed class CgroupDriver
         foreach (string c in _unifiedControllers)
             if (!_v1ByController.ContainsKey(c)) owned.Add(c);
         var v2 = new CgroupV2(UnifiedMountPoint!, v2Dir, owned,
-            ownsDevices: !_v1ByController.ContainsKey("devices"), ownsFreezer: !_v1ByController.ContainsKey("freezer"), _delegated);
+            ownsDevices: !_v1ByController.ContainsKey("devices"), ownsFreezer: !_v1ByController.ContainsKey("freezer"));
         return v1 == null ? v2 : new CgroupHybrid(v1, v2);
     }
 

@@ -38,11 +38,9 @@ public sealed class CgroupV1 : ICgroup
         {
             bool cpuset = Contains(h.Controllers, "cpuset");
             // Usually the parent exists (hcs/ under each hierarchy): one mkdir, not one per level.
-            if (CgroupFs.TryMkdir(h.Dir) == 0)
-            {
-                if (cpuset) CopyCpusetFromParent(h.Dir, Path.GetDirectoryName(h.Dir)!);
+            // (A cpuset parent without cpus of its own takes the walk, which fills each level.)
+            if (CgroupFs.TryMkdir(h.Dir) == 0 && (!cpuset || CopyCpusetFromParent(h.Dir, Path.GetDirectoryName(h.Dir)!)))
                 continue;
-            }
             string parent = h.MountPoint.TrimEnd('/');
             var inner = h.Dir.AsSpan(parent.Length);
             foreach (var r in inner.Split('/'))
@@ -59,17 +57,24 @@ public sealed class CgroupV1 : ICgroup
         }
     }
 
-    private void CopyCpusetFromParent(string dir, string parent)
+    /// <summary>False when the parent had nothing to give (its own cpus or mems are empty).</summary>
+    private bool CopyCpusetFromParent(string dir, string parent)
     {
+        bool filled = true;
         foreach (string file in (ReadOnlySpan<string>)["cpuset.cpus", "cpuset.mems"])
         {
             string? own = CgroupFs.TryRead(Path.Join(dir, file), out _);
             // (null: no such file, only in test trees made of plain directories)
             if (own == null || own.AsSpan().Trim().Length != 0) continue;
             string? up = CgroupFs.TryRead(Path.Join(parent, file), out _);
-            if (up == null || up.AsSpan().Trim().Length == 0) continue;
+            if (up == null || up.AsSpan().Trim().Length == 0)
+            {
+                filled = false;
+                continue;
+            }
             Write(dir, file, up.Trim());
         }
+        return filled;
     }
 
     public void Apply(Resources resources)

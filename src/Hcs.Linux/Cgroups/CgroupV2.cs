@@ -18,14 +18,8 @@ public sealed class CgroupV2 : ICgroup
     private readonly HashSet<string> _controllers;
     private readonly bool _ownsDevices, _ownsFreezer;
 
-    /// <summary>Parents whose ancestors this process already enabled our controllers in (shared
-    /// by the driver's cgroups): a create under one of them is a single mkdir.</summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool>? _delegated;
-
-    internal CgroupV2(string mountPoint, string dir, HashSet<string> controllers, bool ownsDevices, bool ownsFreezer,
-                      System.Collections.Concurrent.ConcurrentDictionary<string, bool>? delegated = null)
+    internal CgroupV2(string mountPoint, string dir, HashSet<string> controllers, bool ownsDevices, bool ownsFreezer)
     {
-        _delegated = delegated;
         _mountPoint = mountPoint.TrimEnd('/');
         _dir = dir;
         _controllers = controllers;
@@ -54,8 +48,10 @@ public sealed class CgroupV2 : ICgroup
     /// way down (a controller is only usable in a cgroup whose parent delegates it).</summary>
     public void Create()
     {
-        string parent = Path.GetDirectoryName(_dir) ?? _mountPoint;
-        if (_delegated is not null && _delegated.ContainsKey(parent) && CgroupFs.TryMkdir(_dir) is 0 or CgroupFs.EEXIST) return;
+        // Usually the parent exists and already delegates our controllers (the last create
+        // enabled them): one mkdir and one read show it. Otherwise, or if someone changed the
+        // parent's subtree_control since, the walk below enables them (the leaf may exist then).
+        if (CgroupFs.TryMkdir(_dir) is 0 or CgroupFs.EEXIST && HasOurControllers(_dir)) return;
         string current = _mountPoint;
         var inner = _dir.AsSpan(_mountPoint.Length);
         foreach (var r in inner.Split('/'))
@@ -66,7 +62,18 @@ public sealed class CgroupV2 : ICgroup
             current = current + "/" + part.ToString();
             CgroupFs.Mkdir(current);
         }
-        _delegated?.TryAdd(parent, true);
+    }
+
+    /// <summary>Whether every controller we manage is available in dir (its cgroup.controllers).</summary>
+    private bool HasOurControllers(string dir)
+    {
+        if (_controllers.Count == 0) return true;
+        string? available = CgroupFs.TryRead(Path.Join(dir, "cgroup.controllers"), out _);
+        if (available == null) return false;
+        int found = 0;
+        foreach (var r in available.AsSpan().Trim().Split(' '))
+            if (_controllers.Contains(available.AsSpan().Trim()[r].ToString())) found++;
+        return found == _controllers.Count;
     }
 
     private void EnableControllers(string dir)

@@ -137,12 +137,16 @@ public sealed class OpenApiConformanceTests(ITestOutputHelper output)
         await Expect(d, HttpMethod.Delete, $"v2/compute-systems/{id1}", 204);
         await Expect(d, HttpMethod.Get, $"v2/compute-systems/{id1}", 404, error: "HCS_E_SYSTEM_NOT_FOUND");
 
-        // ---- a second system: its own init, logs, terminate ----
+        // ---- a second system: its own init started attached, logs, terminate ----
         var second = await Expect(d, HttpMethod.Post, "v2/compute-systems", 201,
-            Create(id2, Hcsd.ContainerDocument("sh", "-c", "echo hello-logs; exec sleep 600")), requestSchema: "CreateComputeSystemRequest");
+            Create(id2, Hcsd.ContainerDocument("sh", "-c", "echo out; echo err >&2; echo hello-logs; exec sleep 600")),
+            requestSchema: "CreateComputeSystemRequest");
         if (second.Status == 201)
         {
-            await Expect(d, HttpMethod.Post, $"v2/compute-systems/{id2}/start", 200);
+            await Expect(d, HttpMethod.Get, $"v2/compute-systems/{id2}/start/attach", 400, error: "HCS_E_INVALID_JSON"); // not an upgrade
+            ExpectMember(await Expect(d, HttpMethod.Get, $"v2/compute-systems/{id2}", 200), "State", "Created");
+            await AttachAsync(d, $"v2/compute-systems/{id2}/start/attach");
+            ExpectMember(await Expect(d, HttpMethod.Get, $"v2/compute-systems/{id2}", 200), "State", "Running");
             // the init's output reaches the log asynchronously
             for (int i = 0; i < 50 && !(await d.Http.GetStringAsync($"v2/compute-systems/{id2}/logs")).Contains("hello-logs"); i++)
                 await Task.Delay(100);

@@ -73,20 +73,48 @@ public sealed class ComputeProcessTests
     }
 
     [RootFact]
-    public async Task Start_with_an_attach_is_for_the_init_only()
+    public async Task Start_attached_without_an_upgrade_is_refused_and_starts_nothing()
     {
         await using var d = await Hcsd.StartAsync();
         await using var hcs = new HostComputeService(d.SocketPath);
-        var system = await StartIdleAsync(hcs, "sa-exec");
+        var system = await hcs.CreateComputeSystemAsync(NewId("sa-plain"), Hcsd.ContainerDocument("sleep", "30"), Deadline());
         try
         {
-            var parameters = Command("sleep", "30");
-            await using var p = await system.CreateProcessAsync(parameters, Deadline());
-            var r = await d.Http.GetAsync($"v2/compute-systems/{system.Id}/processes/{p.ProcessId}/attach?start=true");
+            var r = await d.Http.GetAsync($"v2/compute-systems/{system.Id}/start/attach");
             Assert.Equal(400, (int)r.StatusCode);
-            var body = await r.Content.ReadAsStringAsync();
-            Assert.Contains("HCS_E_INVALID_JSON", body);
-            Assert.Contains("\"Path\":\"start\"", body.Replace(" ", ""));
+            Assert.Contains("HCS_E_INVALID_JSON", await r.Content.ReadAsStringAsync());
+            Assert.Equal("Created", (await system.GetPropertiesAsync()).State);
+            var missing = await d.Http.GetAsync("v2/compute-systems/no-such-system/start/attach");
+            Assert.Equal(404, (int)missing.StatusCode);
+        }
+        finally
+        {
+            await RemoveAsync(system);
+        }
+    }
+
+    [RootFact]
+    public async Task Quick_processes_are_seen_exited_as_soon_as_their_attach_ends()
+    {
+        await using var d = await Hcsd.StartAsync();
+        await using var hcs = new HostComputeService(d.SocketPath);
+        var system = await StartIdleAsync(hcs, "quick");
+        try
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                // exits before (or while) hcsd gets the monitor's exec answer: its exit event may
+                // come first, and must not be lost
+                var parameters = Command("sh", "-c", $"echo {i}; exit 4");
+                parameters.CreateStdOutPipe = true;
+                await using var p = await system.CreateProcessAsync(parameters, Deadline());
+                Assert.Equal($"{i}\n", await ReadToEndAsync(p.StandardOutput!));
+                var status = await p.GetStatusAsync(Deadline());
+                Assert.True(status.Exited, $"process {p.ProcessId} not exited after its output and exit came");
+                Assert.Equal(4u, status.ExitCode);
+                Assert.Equal(4, await p.WaitForExitAsync(Deadline()));
+            }
+            Assert.DoesNotContain("event has not come", d.Log);
         }
         finally
         {
