@@ -22,5 +22,8 @@ rm -rf artifacts/publish/hcsd
 dotnet publish src/Hcs.Daemon/Hcs.Daemon.csproj -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
   -v q -nologo -o artifacts/publish/hcsd
 rm -rf "$PREFIX/lib/hcs/hcsd" && mkdir -p "$PREFIX/lib/hcs" && cp -r artifacts/publish/hcsd "$PREFIX/lib/hcs/hcsd"
-printf '#!/bin/sh\nexec "%s/lib/hcs/hcsd/hcsd" "$@"\n' "$PREFIX" > "$PREFIX/bin/hcsd" && chmod 0755 "$PREFIX/bin/hcsd"
+# No diagnostics IPC (debugger pipes and the diagnostic socket in /tmp): a root daemon needs no
+# such door, and an hcsd that is killed would leave them behind. Run lib/hcs/hcsd/hcsd itself
+# to attach dotnet-trace or a debugger.
+printf '#!/bin/sh\nDOTNET_EnableDiagnostics=0 exec "%s/lib/hcs/hcsd/hcsd" "$@"\n' "$PREFIX" > "$PREFIX/bin/hcsd" && chmod 0755 "$PREFIX/bin/hcsd"
 echo "build: installed $PREFIX/bin/hcsd"

@@ -1,18 +1,26 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
 using System.Threading.Channels;
 using Hcs.Schema.Monitor;
 
 namespace Hcs.Monitor;
 
 /// <summary>
-/// One attached client (hcsd relaying a WebSocket): frames queue here and a sender task writes
-/// them, so the io loop never blocks on a slow client. Above a high-water mark the process's
-/// output is paused (the pipe fills and the writer in the container blocks, as with a terminal).
+/// One attached client (hcsd relaying a WebSocket, or hcsd's exit subscription): frames go out
+/// at once when the socket takes them whole without blocking and nothing is queued before them;
+/// otherwise they queue here and a sender task writes them, so the io loop never blocks on a
+/// slow client. Above a high-water mark the process's output is paused (the pipe fills and the
+/// writer in the container blocks, as with a terminal).
 /// </summary>
 internal sealed class Attacher
 {
     private const long HighWater = 4 << 20, LowWater = 256 << 10;
     private readonly Stream _stream;
-    private readonly Channel<byte[]> _queue = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Socket? _socket;
+    private readonly Lock _gate = new();
+    /// <summary>Framed bytes (length prefix included), in order.</summary>
+    private readonly Channel<ReadOnlyMemory<byte>> _queue = Channel.CreateUnbounded<ReadOnlyMemory<byte>>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>Bytes queued or being written by the sender: 0 means the socket is ours to write.</summary>
     private long _pending;
     private int _throttled;
     private readonly Action<bool> _throttle;
@@ -24,15 +32,41 @@ internal sealed class Attacher
     {
         _stream = stream;
         _throttle = throttle;
+        if (stream is NetworkStream { Socket: { } socket })
+        {
+            // for the direct path only: the sender's asynchronous writes do not mind
+            socket.Blocking = false;
+            _socket = socket;
+        }
         Sent = Task.Run(SendLoop);
     }
 
     public void Send(byte[] payload)
     {
-        if (Dead) return;
-        if (Interlocked.Add(ref _pending, payload.Length) > HighWater && Interlocked.Exchange(ref _throttled, 1) == 0)
-            _throttle(true);
-        _queue.Writer.TryWrite(payload);
+        var frame = new byte[4 + payload.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(frame, payload.Length);
+        payload.CopyTo(frame, 4);
+        ReadOnlyMemory<byte> rest = frame;
+        lock (_gate)
+        {
+            if (Dead) return;
+            // Direct: one send on the caller's thread (the io loop), no hand-over to the sender:
+            // an exit reaches hcsd without waking another thread first.
+            if (Interlocked.Read(ref _pending) == 0 && _socket is not null)
+            {
+                try
+                {
+                    int n = _socket.Send(frame, SocketFlags.None, out var error);
+                    if (error is SocketError.Success && n == frame.Length) return;
+                    if (error is not (SocketError.Success or SocketError.WouldBlock)) { Dead = true; return; }
+                    if (n > 0) rest = rest[n..];
+                }
+                catch (ObjectDisposedException) { Dead = true; return; }
+            }
+            if (Interlocked.Add(ref _pending, rest.Length) > HighWater && Interlocked.Exchange(ref _throttled, 1) == 0)
+                _throttle(true);
+            _queue.Writer.TryWrite(rest);
+        }
     }
 
     /// <summary>No more frames: the sender finishes what is queued, then ends.</summary>
@@ -40,14 +74,14 @@ internal sealed class Attacher
 
     private async Task SendLoop()
     {
-        await foreach (var payload in _queue.Reader.ReadAllAsync())
+        await foreach (var bytes in _queue.Reader.ReadAllAsync())
         {
             if (!Dead)
             {
-                try { await Frames.WriteAsync(_stream, payload); }
+                try { await _stream.WriteAsync(bytes); }
                 catch (Exception) { Dead = true; } // the client went away: the process is not affected
             }
-            if (Interlocked.Add(ref _pending, -payload.Length) < LowWater && Interlocked.Exchange(ref _throttled, 0) == 1)
+            if (Interlocked.Add(ref _pending, -bytes.Length) < LowWater && Interlocked.Exchange(ref _throttled, 0) == 1)
                 _throttle(false);
         }
         if (Interlocked.Exchange(ref _throttled, 0) == 1) _throttle(false);
