@@ -78,7 +78,10 @@ builder.WebHost.ConfigureKestrel(k =>
     k.ListenUnixSocket(options.SocketPath);
 });
 builder.Services.AddSingleton(options);
-builder.Services.AddSingleton(_ => new SystemStore(Path.Combine(options.StateDir, "hcs.db")));
+builder.Services.AddSingleton(sp => new SystemStore(Path.Combine(options.StateDir, "hcs.db"))
+{
+    LaterWriteFailed = e => sp.GetRequiredService<ILogger<SystemStore>>().LogError("store: a queued write failed: {Message}", e.Message),
+});
 builder.Services.AddSingleton<EventHub>();
 builder.Services.AddSingleton(sp => new MonitorClient(options.RunDir, options.MonitorBinary, sp.GetRequiredService<ILogger<MonitorClient>>()));
 builder.Services.AddSingleton(_ => new ContainerEngine(new EngineOptions { Root = options.EngineRoot }));

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Threading.Channels;
+using Hcs.Linux.Native;
 using Hcs.Schema.Monitor;
 
 namespace Hcs.Monitor;
@@ -32,12 +34,7 @@ internal sealed class Attacher
     {
         _stream = stream;
         _throttle = throttle;
-        if (stream is NetworkStream { Socket: { } socket })
-        {
-            // for the direct path only: the sender's asynchronous writes do not mind
-            socket.Blocking = false;
-            _socket = socket;
-        }
+        if (stream is NetworkStream { Socket: { } socket }) _socket = socket;
         Sent = Task.Run(SendLoop);
     }
 
@@ -54,18 +51,42 @@ internal sealed class Attacher
             // an exit reaches hcsd without waking another thread first.
             if (Interlocked.Read(ref _pending) == 0 && _socket is not null)
             {
-                try
-                {
-                    int n = _socket.Send(frame, SocketFlags.None, out var error);
-                    if (error is SocketError.Success && n == frame.Length) return;
-                    if (error is not (SocketError.Success or SocketError.WouldBlock)) { Dead = true; return; }
-                    if (n > 0) rest = rest[n..];
-                }
-                catch (ObjectDisposedException) { Dead = true; return; }
+                int n = SendNow(_socket, frame);
+                if (n == frame.Length) return;
+                if (n < 0) { Dead = true; return; }
+                rest = rest[n..];
             }
             if (Interlocked.Add(ref _pending, rest.Length) > HighWater && Interlocked.Exchange(ref _throttled, 1) == 0)
                 _throttle(true);
             _queue.Writer.TryWrite(rest);
+        }
+    }
+
+    /// <summary>What of frame the socket took at once (MSG_DONTWAIT: never blocks; the socket's
+    /// own mode is left alone, a thread may be blocked reading it); -1 when the peer is gone.</summary>
+    private static unsafe int SendNow(Socket socket, byte[] frame)
+    {
+        bool added = false;
+        var handle = socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            fixed (byte* p = frame)
+            {
+                for (;;)
+                {
+                    nint n = Sys.Send(handle.DangerousGetHandle(), p, (nuint)frame.Length, Sys.MSG_DONTWAIT | Sys.MSG_NOSIGNAL);
+                    if (n >= 0) return (int)n;
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == Libc.EINTR) continue;
+                    return errno == Sys.EAGAIN ? 0 : -1;
+                }
+            }
+        }
+        catch (ObjectDisposedException) { return -1; }
+        finally
+        {
+            if (added) handle.DangerousRelease();
         }
     }
 

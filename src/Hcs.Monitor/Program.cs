@@ -54,5 +54,5 @@ Log.Info($"serving {socketPath}");
 for (;;)
 {
     var client = await listener.AcceptAsync();
-    _ = service.AcceptAsync(client);
+    new Thread(() => service.Serve(client)) { IsBackground = true, Name = "connection" }.Start();
 }

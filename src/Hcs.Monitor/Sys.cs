@@ -49,6 +49,13 @@ internal static unsafe partial class Sys
         }
     }
 
+    public const int MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, EAGAIN = 11;
+
+    /// <summary>send(2) that never blocks, whatever the socket's mode: Attacher's direct path on
+    /// a socket a thread may be blocked reading.</summary>
+    [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
+    public static partial nint Send(nint fd, byte* buf, nuint len, int flags);
+
     [LibraryImport("libc", EntryPoint = "epoll_create1", SetLastError = true)]
     public static partial int EpollCreate1(int flags);
 

@@ -241,7 +241,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
                 if (s.State == SystemStates.Created)
                 {
                     s.State = SystemStates.Running;
-                    store.SetState(id, SystemStates.Running);
+                    store.SetRunningSoon(id); // the monitor knows it too (ReconcileAsync)
                 }
             }
             events.Publish("SystemStarted", id);
@@ -354,7 +354,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             // only a system made from an image holds layers and (maybe) a scratch of hcsd's
             if (s.Document.Container?.Storage?.Image is not null) ForgetStorage(id);
             if (s.LogPath is not null) Libc.Unlink(s.LogPath);
-            store.Delete(id);
+            store.DeleteSoon(id); // the row says Deleting until then: a restart would finish it
             PerfTrace.Mark("hcsd delete: done");
             lock (_gate) _systems.Remove(id);
             if (!s.Exited.Task.IsCompleted)
@@ -379,7 +379,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             s.ExitCode = exitCode;
             s.ExitType = forced || s.Terminating ? ExitTypes.Forced : ExitTypes.Graceful;
             PerfTrace.Mark("hcsd exit: received");
-            store.SetExited(s.Id, exitCode, s.ExitType);
+            store.SetExitedSoon(s.Id, exitCode, s.ExitType); // the monitor keeps it too (ReconcileAsync)
             PerfTrace.Mark("hcsd exit: stored");
             foreach (var p in s.Processes.Values)
                 if (!p.Exited) p.Done.TrySetResult(); // their exits follow; waiters recheck
@@ -403,7 +403,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             p.Exited = true;
             p.ExitCode = exitCode;
         }
-        store.SetProcessExited(s.Id, pid, exitCode);
+        store.SetProcessExitedSoon(s.Id, pid, exitCode);
         p.Done.TrySetResult();
         events.Publish("ProcessExited", s.Id, n =>
         {

@@ -45,21 +45,76 @@ public sealed class SystemStore : IDisposable
     /// exit and delete; preparing one again each time cost more than running it.</summary>
     private readonly Dictionary<string, SqliteCommand> _prepared = [];
 
+    // ---- writes that can wait -------------------------------------------------------------
+    //
+    // A state the monitor can tell again (started, an exit) and a delete's last step (the row is
+    // 'Deleting' until then, which a restart finishes) need not be on disk before the answer: a
+    // daemon killed first restores them in ReconcileAsync. They are queued, and written before
+    // the next write or read (so the order on disk is the order of the calls), or within
+    // FlushDelay, in one transaction.
+
+    private static readonly TimeSpan FlushDelay = TimeSpan.FromMilliseconds(100);
+    private readonly Queue<(string Sql, (string, object?)[] Args)> _later = new();
+    private Timer? _flushTimer;
+
+    /// <summary>Told of a queued write that failed (there is no caller left to throw to).</summary>
+    public Action<Exception>? LaterWriteFailed { get; set; }
+
+    private void Later(string sql, params (string, object?)[] args)
+    {
+        lock (_gate)
+        {
+            _later.Enqueue((sql, args));
+            if (_later.Count > 1) return; // the timer is set already
+            _flushTimer ??= new Timer(_ => Flush(), null, Timeout.Infinite, Timeout.Infinite);
+            _flushTimer.Change(FlushDelay, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Writes what is queued now.</summary>
+    public void Flush()
+    {
+        lock (_gate) FlushLocked();
+    }
+
+    private void FlushLocked()
+    {
+        if (_later.Count == 0) return;
+        try
+        {
+            using var tx = _db.BeginTransaction();
+            while (_later.TryDequeue(out var w)) ExecLocked(w.Sql, w.Args, tx);
+            tx.Commit();
+        }
+        catch (Exception e) when (e is SqliteException or InvalidOperationException)
+        {
+            _later.Clear();
+            LaterWriteFailed?.Invoke(e);
+        }
+    }
+
     private void Exec(string sql, params (string, object?)[] args)
     {
         lock (_gate)
         {
-            if (!_prepared.TryGetValue(sql, out var c))
-            {
-                c = _db.CreateCommand();
-                c.CommandText = sql;
-                foreach (var (name, _) in args) c.Parameters.Add(new SqliteParameter { ParameterName = name });
-                c.Prepare();
-                _prepared[sql] = c;
-            }
-            for (int i = 0; i < args.Length; i++) c.Parameters[i].Value = args[i].Item2 ?? DBNull.Value;
-            c.ExecuteNonQuery();
+            FlushLocked();
+            ExecLocked(sql, args, null);
         }
+    }
+
+    private void ExecLocked(string sql, (string, object?)[] args, SqliteTransaction? tx)
+    {
+        if (!_prepared.TryGetValue(sql, out var c))
+        {
+            c = _db.CreateCommand();
+            c.CommandText = sql;
+            foreach (var (name, _) in args) c.Parameters.Add(new SqliteParameter { ParameterName = name });
+            c.Prepare();
+            _prepared[sql] = c;
+        }
+        c.Transaction = tx;
+        for (int i = 0; i < args.Length; i++) c.Parameters[i].Value = args[i].Item2 ?? DBNull.Value;
+        c.ExecuteNonQuery();
     }
 
     /// <summary>The schema and pragmas: several statements, run once.</summary>
@@ -102,6 +157,24 @@ public sealed class SystemStore : IDisposable
 
     public void Delete(string id) => Exec("DELETE FROM systems WHERE id = $id", ("$id", id));
 
+    /// <summary>A started system's state, written soon (see Later).</summary>
+    public void SetRunningSoon(string id) =>
+        Later("UPDATE systems SET state = $s, init_pid = COALESCE($pid, init_pid) WHERE id = $id",
+              ("$s", "Running"), ("$pid", null), ("$id", id));
+
+    /// <summary>An exit, written soon (see Later).</summary>
+    public void SetExitedSoon(string id, int exitCode, string exitType) =>
+        Later("UPDATE systems SET state = 'Stopped', exit_code = $c, exit_type = $t WHERE id = $id",
+              ("$c", exitCode), ("$t", exitType), ("$id", id));
+
+    /// <summary>A delete's last step, written soon (see Later).</summary>
+    public void DeleteSoon(string id) => Later("DELETE FROM systems WHERE id = $id", ("$id", id));
+
+    /// <summary>An exec'd process's exit, written soon (see Later).</summary>
+    public void SetProcessExitedSoon(string systemId, int pid, int exitCode) =>
+        Later("UPDATE processes SET exited = 1, exit_code = $c WHERE system_id = $s AND pid = $p",
+              ("$c", exitCode), ("$s", systemId), ("$p", pid));
+
     public void InsertProcess(ProcessRow p) =>
         Exec("INSERT OR REPLACE INTO processes (system_id, pid, exited, exit_code, terminal, created) VALUES ($s, $p, $e, $c, $t, $cr)",
              ("$s", p.SystemId), ("$p", p.Pid), ("$e", p.Exited ? 1 : 0), ("$c", p.ExitCode), ("$t", p.Terminal ? 1 : 0),
@@ -116,6 +189,7 @@ public sealed class SystemStore : IDisposable
         var result = new List<SystemRow>();
         lock (_gate)
         {
+            FlushLocked();
             using var c = _db.CreateCommand();
             c.CommandText = "SELECT id, owner, state, document, spec, created, init_pid, exit_code, exit_type, bundle, log_path, isolation FROM systems";
             using var r = c.ExecuteReader();
@@ -133,6 +207,7 @@ public sealed class SystemStore : IDisposable
         var result = new List<ProcessRow>();
         lock (_gate)
         {
+            FlushLocked();
             using var c = _db.CreateCommand();
             c.CommandText = "SELECT system_id, pid, exited, exit_code, terminal, created FROM processes";
             using var r = c.ExecuteReader();
@@ -147,6 +222,8 @@ public sealed class SystemStore : IDisposable
     {
         lock (_gate)
         {
+            _flushTimer?.Dispose();
+            FlushLocked();
             foreach (var c in _prepared.Values) c.Dispose();
             _prepared.Clear();
         }

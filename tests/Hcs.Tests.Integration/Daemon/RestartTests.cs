@@ -49,6 +49,44 @@ public sealed class RestartTests
         HostTraces.AssertNone(d, id);
     }
 
+    /// <summary>Some writes of the store follow the answer (a start, an exit, a delete's last
+    /// step: SystemStore "writes that can wait"); hcsd killed right after such an answer must
+    /// still come back with the truth, from the monitor.</summary>
+    [RootFact]
+    public async Task KilledRightAfterStartExitOrDelete_ComesBackWithTheTruth()
+    {
+        await using var d = await Hcsd.StartAsync();
+        string running = DaemonApi.NewId("soon-run"), exited = DaemonApi.NewId("soon-exit"), deleted = DaemonApi.NewId("soon-del");
+
+        await d.CreateAndStartAsync(running, Hcsd.ContainerDocument("sleep", "600"));
+        await d.KillAsync(); // at once: the Running state may not be on disk yet
+        await d.RestartAsync();
+        Assert.Equal("Running", await d.StateOfAsync(running));
+
+        await d.CreateAndStartAsync(exited, Hcsd.ContainerDocument("sh", "-c", "exit 9"));
+        var exit = (await d.PostAsync($"v2/compute-systems/{exited}/wait?timeoutMs=20000")).Expect(200)!;
+        Assert.Equal(9, exit["ExitCode"]!.GetValue<int>());
+        await d.KillAsync();
+        await d.RestartAsync();
+        var props = (await d.GetAsync($"v2/compute-systems/{exited}")).Expect(200)!;
+        Assert.True(props["State"]!.GetValue<string>() == "Stopped" && props["ExitCode"]?.GetValue<int>() == 9, props.ToJsonString());
+
+        await d.CreateAndStartAsync(deleted, Hcsd.ContainerDocument("sh", "-c", "exit 0"));
+        (await d.PostAsync($"v2/compute-systems/{deleted}/wait?timeoutMs=20000")).Expect(200);
+        (await d.DeleteAsync($"v2/compute-systems/{deleted}")).Expect(204);
+        await d.KillAsync();
+        await d.RestartAsync();
+        (await d.GetAsync($"v2/compute-systems/{deleted}")).ExpectError(404, "HCS_E_SYSTEM_NOT_FOUND");
+        HostTraces.AssertNone(d, deleted);
+
+        // and an id freed that way is free at once
+        await d.CreateAndStartAsync(deleted, Hcsd.ContainerDocument("sleep", "600"));
+        Assert.Equal("Running", await d.StateOfAsync(deleted));
+        foreach (var id in new[] { running, exited, deleted })
+            (await d.DeleteAsync($"v2/compute-systems/{id}?force=true")).Expect(204);
+        HostTraces.AssertNone(d, running);
+    }
+
     [RootFact]
     public async Task RunningContainer_IsStillRunningAndUsableAfterRestart()
     {
