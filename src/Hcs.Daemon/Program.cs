@@ -78,9 +78,13 @@ builder.WebHost.ConfigureKestrel(k =>
     k.ListenUnixSocket(options.SocketPath);
 });
 builder.Services.AddSingleton(options);
-builder.Services.AddSingleton(sp => new SystemStore(Path.Combine(options.StateDir, "hcs.db"))
+builder.Services.AddSingleton(sp =>
 {
-    LaterWriteFailed = e => sp.GetRequiredService<ILogger<SystemStore>>().LogError("store: a queued write failed: {Message}", e.Message),
+    var storeLog = sp.GetRequiredService<ILogger<SystemStore>>();
+    return new SystemStore(Path.Combine(options.StateDir, "hcs.db"))
+    {
+        LaterWriteFailed = e => storeLog.LogError("store: a queued write failed (kept for the next try): {Message}", e.Message),
+    };
 });
 builder.Services.AddSingleton<EventHub>();
 builder.Services.AddSingleton(sp => new MonitorClient(options.RunDir, options.MonitorBinary, sp.GetRequiredService<ILogger<MonitorClient>>()));
@@ -152,6 +156,8 @@ if (gid is { } g)
 else File.SetUnixFileMode(options.SocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
 log.LogInformation("hcsd {Version} serving {Socket} (monitor {Monitor})", info.Version, options.SocketPath, options.MonitorBinary);
 await app.WaitForShutdownAsync();
+// the store's queued writes go to disk before the process ends (a stop is not a crash)
+app.Services.GetRequiredService<SystemStore>().Flush();
 return 0;
 
 static string Version() =>

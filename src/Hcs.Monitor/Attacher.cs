@@ -53,7 +53,11 @@ internal sealed class Attacher
             {
                 int n = SendNow(_socket, frame);
                 if (n == frame.Length) return;
-                if (n < 0) { Dead = true; return; }
+                if (n < 0)
+                {
+                    GiveUp();
+                    return;
+                }
                 rest = rest[n..];
             }
             if (Interlocked.Add(ref _pending, rest.Length) > HighWater && Interlocked.Exchange(ref _throttled, 1) == 0)
@@ -100,12 +104,21 @@ internal sealed class Attacher
             if (!Dead)
             {
                 try { await _stream.WriteAsync(bytes); }
-                catch (Exception) { Dead = true; } // the client went away: the process is not affected
+                catch (Exception) { GiveUp(); } // the client went away: the process is not affected
             }
             if (Interlocked.Add(ref _pending, -bytes.Length) < LowWater && Interlocked.Exchange(ref _throttled, 0) == 1)
                 _throttle(false);
         }
         if (Interlocked.Exchange(ref _throttled, 0) == 1) _throttle(false);
+    }
+
+    /// <summary>A write failed: no more frames, and the connection is shut, so a peer still
+    /// there (hcsd's subscription) sees its end and connects again rather than wait forever.</summary>
+    private void GiveUp()
+    {
+        Dead = true;
+        try { _socket?.Shutdown(SocketShutdown.Both); }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
     }
 
     public void Abandon()

@@ -54,5 +54,11 @@ Log.Info($"serving {socketPath}");
 for (;;)
 {
     var client = await listener.AcceptAsync();
-    new Thread(() => service.Serve(client)) { IsBackground = true, Name = "connection" }.Start();
+    try { new Thread(() => service.Serve(client)) { IsBackground = true, Name = "connection" }.Start(); }
+    catch (Exception e) when (e is OutOfMemoryException or ThreadStartException)
+    {
+        // no thread for it now: the client is refused (and retries), the monitor lives on
+        Log.Error($"no thread for a connection: {e.Message}");
+        client.Dispose();
+    }
 }

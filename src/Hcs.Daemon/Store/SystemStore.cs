@@ -83,13 +83,16 @@ public sealed class SystemStore : IDisposable
         try
         {
             using var tx = _db.BeginTransaction();
-            while (_later.TryDequeue(out var w)) ExecLocked(w.Sql, w.Args, tx);
+            foreach (var w in _later) ExecLocked(w.Sql, w.Args, tx);
             tx.Commit();
+            _later.Clear();
         }
         catch (Exception e) when (e is SqliteException or InvalidOperationException)
         {
-            _later.Clear();
+            // kept, in order, for the next try (a full disk may free up); the caller of the
+            // write that comes next gets its own error if the store still fails
             LaterWriteFailed?.Invoke(e);
+            _flushTimer?.Change(FlushDelay, Timeout.InfiniteTimeSpan);
         }
     }
 
@@ -148,8 +151,10 @@ public sealed class SystemStore : IDisposable
         Exec("UPDATE systems SET state = $s, init_pid = COALESCE($pid, init_pid) WHERE id = $id",
              ("$s", state), ("$pid", initPid), ("$id", id));
 
+    /// <summary>(Never over 'Deleting': a forced delete's own kill reports an exit while the row
+    /// says the delete is under way, and a restart must finish that delete.)</summary>
     public void SetExited(string id, int exitCode, string exitType) =>
-        Exec("UPDATE systems SET state = 'Stopped', exit_code = $c, exit_type = $t WHERE id = $id",
+        Exec("UPDATE systems SET state = 'Stopped', exit_code = $c, exit_type = $t WHERE id = $id AND state <> 'Deleting'",
              ("$c", exitCode), ("$t", exitType), ("$id", id));
 
     public void SetSpec(string id, byte[] document, byte[] spec) =>
@@ -164,7 +169,7 @@ public sealed class SystemStore : IDisposable
 
     /// <summary>An exit, written soon (see Later).</summary>
     public void SetExitedSoon(string id, int exitCode, string exitType) =>
-        Later("UPDATE systems SET state = 'Stopped', exit_code = $c, exit_type = $t WHERE id = $id",
+        Later("UPDATE systems SET state = 'Stopped', exit_code = $c, exit_type = $t WHERE id = $id AND state <> 'Deleting'",
               ("$c", exitCode), ("$t", exitType), ("$id", id));
 
     /// <summary>A delete's last step, written soon (see Later).</summary>

@@ -79,6 +79,16 @@ public sealed class RestartTests
         (await d.GetAsync($"v2/compute-systems/{deleted}")).ExpectError(404, "HCS_E_SYSTEM_NOT_FOUND");
         HostTraces.AssertNone(d, deleted);
 
+        // a forced delete of a running system: its own kill reports an exit while the row says
+        // Deleting; the exit must not turn the row back into a stopped system
+        await d.CreateAndStartAsync(deleted, Hcsd.ContainerDocument("sleep", "600"));
+        Assert.Equal("Running", await d.StateOfAsync(deleted));
+        (await d.DeleteAsync($"v2/compute-systems/{deleted}?force=true")).Expect(204);
+        await d.KillAsync(); // the exit may be on disk already, the delete's last step not yet
+        await d.RestartAsync();
+        (await d.GetAsync($"v2/compute-systems/{deleted}")).ExpectError(404, "HCS_E_SYSTEM_NOT_FOUND");
+        HostTraces.AssertNone(d, deleted);
+
         // and an id freed that way is free at once
         await d.CreateAndStartAsync(deleted, Hcsd.ContainerDocument("sleep", "600"));
         Assert.Equal("Running", await d.StateOfAsync(deleted));
