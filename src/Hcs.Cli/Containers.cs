@@ -62,13 +62,9 @@ internal static class Containers
                 catch (HcsException e) { refused = e; }
             }
             Trace.Mark("attached and started");
+            // the attach worked and the start failed: its error is the one to tell
             if (refused is not null && (await system.GetPropertiesAsync([], ct)).State != "Created")
-            {
-                // the attach worked and the start failed: its error is the one to tell
-                Output.Error(Commands.FromDaemon(refused));
-                if (rm) await RemoveAsync(system, id);
-                return ExitCodes.ForStartFailure(refused.Message);
-            }
+                return await StartFailed(refused);
             if (init is null)
             {
                 init = system.InitProcessId != 0 ? await TryAttachAsync(system, system.InitProcessId, ct) : null;
@@ -80,10 +76,7 @@ internal static class Containers
                 catch (HcsException e)
                 {
                     if (init is not null) await init.DisposeAsync();
-                    var failure = ExitCodes.ForStartFailure(e.Message);
-                    Output.Error(Commands.FromDaemon(e));
-                    if (rm) await RemoveAsync(system, id);
-                    return failure;
+                    return await StartFailed(e);
                 }
             }
             if (init is null)
@@ -110,6 +103,13 @@ internal static class Containers
             if (rm) await RemoveAsync(system, id);
             Trace.Mark("removed");
             return code;
+        }
+
+        async Task<int> StartFailed(HcsException e)
+        {
+            Output.Error(Commands.FromDaemon(e));
+            if (rm) await RemoveAsync(system, id);
+            return ExitCodes.ForStartFailure(e.Message);
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
@@ -40,9 +39,7 @@ internal sealed class Attacher
 
     public void Send(byte[] payload)
     {
-        var frame = new byte[4 + payload.Length];
-        BinaryPrimitives.WriteInt32LittleEndian(frame, payload.Length);
-        payload.CopyTo(frame, 4);
+        var frame = Frames.Frame(payload);
         ReadOnlyMemory<byte> rest = frame;
         lock (_gate)
         {
@@ -83,7 +80,7 @@ internal sealed class Attacher
                     if (n >= 0) return (int)n;
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno == Libc.EINTR) continue;
-                    return errno == Sys.EAGAIN ? 0 : -1;
+                    return errno == Libc.EAGAIN ? 0 : -1;
                 }
             }
         }

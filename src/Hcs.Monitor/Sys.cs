@@ -49,7 +49,7 @@ internal static unsafe partial class Sys
         }
     }
 
-    public const int MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, EAGAIN = 11;
+    public const int MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000;
 
     /// <summary>send(2) that never blocks, whatever the socket's mode: Attacher's direct path on
     /// a socket a thread may be blocked reading.</summary>

@@ -147,33 +147,30 @@ public sealed class SystemStore : IDisposable
         }
     }
 
-    public void SetState(string id, string state, int? initPid = null) =>
-        Exec("UPDATE systems SET state = $s, init_pid = COALESCE($pid, init_pid) WHERE id = $id",
-             ("$s", state), ("$pid", initPid), ("$id", id));
-
+    // The statements written now and the ones written soon (see Later) are the same text.
+    private const string StateSql = "UPDATE systems SET state = $s, init_pid = COALESCE($pid, init_pid) WHERE id = $id";
     /// <summary>(Never over 'Deleting': a forced delete's own kill reports an exit while the row
     /// says the delete is under way, and a restart must finish that delete.)</summary>
-    public void SetExited(string id, int exitCode, string exitType) =>
-        Exec("UPDATE systems SET state = 'Stopped', exit_code = $c, exit_type = $t WHERE id = $id AND state <> 'Deleting'",
-             ("$c", exitCode), ("$t", exitType), ("$id", id));
+    private const string ExitedSql = "UPDATE systems SET state = 'Stopped', exit_code = $c, exit_type = $t WHERE id = $id AND state <> 'Deleting'";
+    private const string DeleteSql = "DELETE FROM systems WHERE id = $id";
+
+    public void SetState(string id, string state, int? initPid = null) => Exec(StateSql, ("$s", state), ("$pid", initPid), ("$id", id));
+
+    public void SetExited(string id, int exitCode, string exitType) => Exec(ExitedSql, ("$c", exitCode), ("$t", exitType), ("$id", id));
 
     public void SetSpec(string id, byte[] document, byte[] spec) =>
         Exec("UPDATE systems SET document = $d, spec = $s WHERE id = $id", ("$d", document), ("$s", spec), ("$id", id));
 
-    public void Delete(string id) => Exec("DELETE FROM systems WHERE id = $id", ("$id", id));
+    public void Delete(string id) => Exec(DeleteSql, ("$id", id));
 
     /// <summary>A started system's state, written soon (see Later).</summary>
-    public void SetRunningSoon(string id) =>
-        Later("UPDATE systems SET state = $s, init_pid = COALESCE($pid, init_pid) WHERE id = $id",
-              ("$s", "Running"), ("$pid", null), ("$id", id));
+    public void SetRunningSoon(string id) => Later(StateSql, ("$s", "Running"), ("$pid", null), ("$id", id));
 
     /// <summary>An exit, written soon (see Later).</summary>
-    public void SetExitedSoon(string id, int exitCode, string exitType) =>
-        Later("UPDATE systems SET state = 'Stopped', exit_code = $c, exit_type = $t WHERE id = $id AND state <> 'Deleting'",
-              ("$c", exitCode), ("$t", exitType), ("$id", id));
+    public void SetExitedSoon(string id, int exitCode, string exitType) => Later(ExitedSql, ("$c", exitCode), ("$t", exitType), ("$id", id));
 
     /// <summary>A delete's last step, written soon (see Later).</summary>
-    public void DeleteSoon(string id) => Later("DELETE FROM systems WHERE id = $id", ("$id", id));
+    public void DeleteSoon(string id) => Later(DeleteSql, ("$id", id));
 
     /// <summary>An exec'd process's exit, written soon (see Later).</summary>
     public void SetProcessExitedSoon(string systemId, int pid, int exitCode) =>
@@ -184,10 +181,6 @@ public sealed class SystemStore : IDisposable
         Exec("INSERT OR REPLACE INTO processes (system_id, pid, exited, exit_code, terminal, created) VALUES ($s, $p, $e, $c, $t, $cr)",
              ("$s", p.SystemId), ("$p", p.Pid), ("$e", p.Exited ? 1 : 0), ("$c", p.ExitCode), ("$t", p.Terminal ? 1 : 0),
              ("$cr", p.Created.ToString("O")));
-
-    public void SetProcessExited(string systemId, int pid, int exitCode) =>
-        Exec("UPDATE processes SET exited = 1, exit_code = $c WHERE system_id = $s AND pid = $p",
-             ("$c", exitCode), ("$s", systemId), ("$p", pid));
 
     public List<SystemRow> Systems()
     {

@@ -425,8 +425,8 @@ public sealed class ContainerEngine(EngineOptions options)
 
     private void RunPoststart(ContainerRecord record)
     {
-        if (record.Config.Hooks?.Poststart is not { Count: > 0 } poststart) return; // (the state JSON only for hooks)
-        foreach (var w in HookRunner.RunAllWarn(poststart, "poststart", StateJson(record, ContainerStatus.Running)))
+        foreach (var w in HookRunner.RunAllWarn(record.Config.Hooks?.Poststart, "poststart",
+                     () => StateJson(record, ContainerStatus.Running)))
             options.Warn?.Invoke(w);
     }
 
@@ -584,9 +584,8 @@ public sealed class ContainerEngine(EngineOptions options)
             }
         }
         PerfTrace.Mark("destroy: cgroup destroyed");
-        if (record.Config.Hooks?.Poststop is { Count: > 0 } poststop) // (the state JSON only for hooks)
-            foreach (var w in HookRunner.RunAllWarn(poststop, "poststop", StateJson(record, ContainerStatus.Stopped)))
-                options.Warn?.Invoke(w);
+        foreach (var w in HookRunner.RunAllWarn(record.Config.Hooks?.Poststop, "poststop", () => StateJson(record, ContainerStatus.Stopped)))
+            options.Warn?.Invoke(w);
         Store.Remove(record.Id);
         PerfTrace.Mark("destroy: state removed");
     }

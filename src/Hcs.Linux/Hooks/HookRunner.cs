@@ -21,12 +21,13 @@ public static unsafe class HookRunner
     }
 
     /// <summary>Runs every hook; failures are collected instead of thrown (poststart/poststop,
-    /// where the spec says to warn and go on).</summary>
-    public static List<string> RunAllWarn(IReadOnlyList<Hook>? hooks, string phase, string stateJson)
+    /// where the spec says to warn and go on). The state is made only when there are hooks
+    /// (these phases come with every start and delete).</summary>
+    public static List<string> RunAllWarn(IReadOnlyList<Hook>? hooks, string phase, Func<string> stateJson)
     {
         var warnings = new List<string>();
         if (hooks is null || hooks.Count == 0) return warnings;
-        var state = Encoding.UTF8.GetBytes(stateJson);
+        var state = Encoding.UTF8.GetBytes(stateJson());
         for (int i = 0; i < hooks.Count; i++)
         {
             try { Run(hooks[i], phase, i, state); }

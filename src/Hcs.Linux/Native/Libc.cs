@@ -17,8 +17,8 @@ public static unsafe partial class Libc
     public const int EINTR = 4, ESRCH = 3, ENOENT = 2, EEXIST = 17, EAGAIN = 11, ECHILD = 10, ENXIO = 6, EBUSY = 16,
         EINVAL = 22, EPERM = 1, EACCES = 13, EPIPE = 32, ECONNRESET = 104;
     public const int WNOHANG = 1, __WALL = 0x40000000;
-    public const ulong CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000,
-                       CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
+    public const ulong CLONE_NEWTIME = 0x00000080, CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000,
+                       CLONE_NEWIPC = 0x08000000, CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
     public const short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16;
     public const long SYS_pidfd_open = 434, SYS_pidfd_send_signal = 424;
 

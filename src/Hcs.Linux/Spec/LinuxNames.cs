@@ -1,3 +1,5 @@
+using Hcs.Linux.Native;
+
 namespace Hcs.Linux.Spec;
 
 /// <summary>The Linux names an OCI config uses, mapped to kernel numbers. One table per kind so
@@ -33,14 +35,14 @@ public static class LinuxNames
     public static readonly IReadOnlyDictionary<string, (ulong Flag, string ProcName)> Namespaces =
         new Dictionary<string, (ulong, string)>(StringComparer.Ordinal)
         {
-            ["mount"] = (0x00020000, "mnt"),
-            ["uts"] = (0x04000000, "uts"),
-            ["ipc"] = (0x08000000, "ipc"),
-            ["user"] = (0x10000000, "user"),
-            ["pid"] = (0x20000000, "pid"),
-            ["network"] = (0x40000000, "net"),
-            ["cgroup"] = (0x02000000, "cgroup"),
-            ["time"] = (0x00000080, "time"),
+            ["mount"] = (Libc.CLONE_NEWNS, "mnt"),
+            ["uts"] = (Libc.CLONE_NEWUTS, "uts"),
+            ["ipc"] = (Libc.CLONE_NEWIPC, "ipc"),
+            ["user"] = (Libc.CLONE_NEWUSER, "user"),
+            ["pid"] = (Libc.CLONE_NEWPID, "pid"),
+            ["network"] = (Libc.CLONE_NEWNET, "net"),
+            ["cgroup"] = (Libc.CLONE_NEWCGROUP, "cgroup"),
+            ["time"] = (Libc.CLONE_NEWTIME, "time"),
         };
 
     /// <summary>The order namespaces are entered: user first (it grants the rights to enter the

@@ -135,21 +135,27 @@ public static class Frames
 {
     public const int MaxFrame = 16 << 20;
 
-    public static async ValueTask WriteAsync(Stream s, ReadOnlyMemory<byte> payload, CancellationToken ct = default)
-    {
-        var buf = new byte[4 + payload.Length];
-        BinaryPrimitives.WriteInt32LittleEndian(buf, payload.Length);
-        payload.CopyTo(buf.AsMemory(4));
-        await s.WriteAsync(buf, ct).ConfigureAwait(false);
-    }
-
-    /// <summary>Blocking: for a thread that serves one connection (hcs-monitor's requests).</summary>
-    public static void Write(Stream s, ReadOnlySpan<byte> payload)
+    /// <summary>The payload with its length in front: one frame, for one write.</summary>
+    public static byte[] Frame(ReadOnlySpan<byte> payload)
     {
         var buf = new byte[4 + payload.Length];
         BinaryPrimitives.WriteInt32LittleEndian(buf, payload.Length);
         payload.CopyTo(buf.AsSpan(4));
-        s.Write(buf);
+        return buf;
+    }
+
+    public static async ValueTask WriteAsync(Stream s, ReadOnlyMemory<byte> payload, CancellationToken ct = default) =>
+        await s.WriteAsync(Frame(payload.Span), ct).ConfigureAwait(false);
+
+    /// <summary>Blocking: for a thread that serves one connection (hcs-monitor's requests).</summary>
+    public static void Write(Stream s, ReadOnlySpan<byte> payload) => s.Write(Frame(payload));
+
+    /// <summary>A frame's payload length from its header, checked.</summary>
+    private static int PayloadLength(ReadOnlySpan<byte> header)
+    {
+        int len = BinaryPrimitives.ReadInt32LittleEndian(header);
+        if (len < 0 || len > MaxFrame) throw new InvalidDataException($"monitor frame of {len} bytes");
+        return len;
     }
 
     /// <summary>Blocking; null at a clean end of stream.</summary>
@@ -159,9 +165,7 @@ public static class Frames
         int got = s.ReadAtLeast(header, 4, throwOnEndOfStream: false);
         if (got == 0) return null;
         if (got < 4) throw new EndOfStreamException("monitor connection closed mid-frame");
-        int len = BinaryPrimitives.ReadInt32LittleEndian(header);
-        if (len < 0 || len > MaxFrame) throw new InvalidDataException($"monitor frame of {len} bytes");
-        var payload = new byte[len];
+        var payload = new byte[PayloadLength(header)];
         s.ReadExactly(payload);
         return payload;
     }
@@ -181,9 +185,7 @@ public static class Frames
             }
             got += n;
         }
-        int len = BinaryPrimitives.ReadInt32LittleEndian(header);
-        if (len < 0 || len > MaxFrame) throw new InvalidDataException($"monitor frame of {len} bytes");
-        var payload = new byte[len];
+        var payload = new byte[PayloadLength(header)];
         await s.ReadExactlyAsync(payload, ct).ConfigureAwait(false);
         return payload;
     }
