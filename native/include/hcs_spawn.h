@@ -36,7 +36,7 @@
 extern "C" {
 #endif
 
-#define HCS_SPAWN_ABI 4
+#define HCS_SPAWN_ABI 5
 
 #define HCS_API __attribute__((visibility("default")))
 
@@ -186,6 +186,10 @@ struct hcs_spawn_plan {
     uint64_t rootfs_propagation;        /* applied to "/" after pivot_root; 0 = leave */
     const struct hcs_mount_step *steps;
     uint32_t n_steps;
+    /* Steps 0 .. n_early_steps-1 may run before SETUP, while the parent makes the cgroup: none
+     * of them needs the container's cgroup or cgroup namespace. Honoured only for a plan that
+     * makes no user namespace and joins none (those come first); otherwise all steps follow GO. */
+    uint32_t n_early_steps;
     const char *const *masked_paths;    /* after pivot: /dev/null or a read-only tmpfs on top */
     uint32_t n_masked_paths;
     const char *const *readonly_paths;  /* after pivot: read-only bind on themselves */
@@ -233,10 +237,11 @@ struct hcs_spawn_plan {
  *                                                          unshare user, time; clone init]
  *   (writes uid/gid maps of a new user namespace itself)
  *             ◄── HCS_MSG_PID (only via intermediate) ───
+ *   (creates the cgroup meanwhile)                       mount steps 0 .. n_early_steps-1
  *             ◄── HCS_MSG_SETUP ─────────────────────── waits
  *   join cgroups, oom_score_adj
  *             ─── HCS_MSG_GO + state JSON ─────────────► unshare cgroupns, setns others,
- *                                                          mounts (rootfs plan)
+ *                                                          the other mount steps
  *             ◄── HCS_MSG_HOOKS (HCS_PLAN_HOOK_SYNC) ─── waits
  *   prestart + createRuntime hooks
  *             ─── HCS_MSG_GO ──────────────────────────► createContainer hooks, pivot_root,

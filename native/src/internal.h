@@ -98,7 +98,8 @@ HCS_HIDDEN void reset_signals(void);
 HCS_HIDDEN int child_run(struct child *c);
 
 /* ---- the pieces of the child ---- */
-HCS_HIDDEN void rootfs_mounts(struct child *c);        /* propagation, bind root, steps */
+HCS_HIDDEN void rootfs_begin(struct child *c);         /* propagation, bind root, open it */
+HCS_HIDDEN void rootfs_steps(struct child *c, uint32_t from, uint32_t to); /* mount steps [from, to) */
 HCS_HIDDEN void rootfs_pivot(struct child *c);         /* pivot_root or move+chroot */
 HCS_HIDDEN void rootfs_finish(struct child *c);        /* masks, read-only paths, sysctl, ro root */
 HCS_HIDDEN void rootfs_make_cwd(struct child *c);      /* create the cwd inside the root if missing */

@@ -28,11 +28,69 @@ int open_in_root(int rootfd, const char *path, uint64_t extra)
     return fd;
 }
 
+/* Splits "/a/b/name" (trailing slashes ignored) into "/a/b" and "name"; -1 (EINVAL) when
+ * there is no last component, ENAMETOOLONG when a buffer is too small. */
+static int split_last(const char *path, char *dir, size_t dcap, char *name, size_t ncap)
+{
+    size_t len = str_len(path);
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    size_t slash = len;
+    while (slash > 0 && path[slash - 1] != '/')
+        slash--;
+    if (slash == len) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (len - slash >= ncap || slash >= dcap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (size_t k = slash; k < len; k++)
+        name[k - slash] = path[k];
+    name[len - slash] = 0;
+    for (size_t k = 0; k < slash; k++)
+        dir[k] = path[k];
+    dir[slash] = 0;
+    if (slash == 0)
+        str_copy(dir, dcap, "/");
+    return 0;
+}
+
+static int make_node(int parent, const char *name, uint32_t kind, mode_t mode)
+{
+    int r;
+    if (kind == HCS_TARGET_FILE) {
+        r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (r >= 0)
+            close(r);
+    } else {
+        r = mkdirat(parent, name, mode);
+    }
+    return r < 0 && errno != EEXIST ? -1 : 0;
+}
+
 int ensure_in_root(int rootfd, const char *path, uint32_t kind, mode_t mode)
 {
     int fd = open_in_root(rootfd, path, 0);
     if (fd >= 0 || errno != ENOENT)
         return fd;
+
+    /* Usually only the last component is missing (a mount point under one made just before):
+     * make it in its parent, one lookup instead of a walk from the root. */
+    {
+        char dir[4096], name[256];
+        if (split_last(path, dir, sizeof dir, name, sizeof name) < 0)
+            return -1;
+        int parent = open_in_root(rootfd, dir, 0);
+        if (parent >= 0) {
+            int r = make_node(parent, name, kind, mode);
+            close(parent);
+            return r < 0 ? -1 : open_in_root(rootfd, path, 0);
+        }
+        if (errno != ENOENT)
+            return -1;
+    }
 
     char prefix[4096];
     size_t len = str_len(path);
@@ -74,15 +132,7 @@ int ensure_in_root(int rootfd, const char *path, uint32_t kind, mode_t mode)
 
         int next = open_in_root(rootfd, prefix, 0);
         if (next < 0 && errno == ENOENT) {
-            int r;
-            if (last && kind == HCS_TARGET_FILE) {
-                r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
-                if (r >= 0)
-                    close(r);
-            } else {
-                r = mkdirat(parent, name, last ? mode : 0755);
-            }
-            if (r < 0 && errno != EEXIST) {
+            if (make_node(parent, name, last ? kind : HCS_TARGET_DIR, last ? mode : 0755) < 0) {
                 close(parent);
                 return -1;
             }
@@ -99,29 +149,9 @@ int ensure_in_root(int rootfd, const char *path, uint32_t kind, mode_t mode)
 /* Splits "/a/b/name" into an fd of "/a/b" (created if needed) and "name". */
 static int parent_in_root(struct child *c, const char *path, char *name, size_t cap)
 {
-    size_t len = str_len(path);
-    while (len > 1 && path[len - 1] == '/')
-        len--;
-    size_t slash = len;
-    while (slash > 0 && path[slash - 1] != '/')
-        slash--;
-    if (slash == len || len - slash >= cap) {
-        errno = EINVAL;
-        return -1;
-    }
-    for (size_t k = slash; k < len; k++)
-        name[k - slash] = path[k];
-    name[len - slash] = 0;
     char dir[4096];
-    if (slash >= sizeof dir) {
-        errno = ENAMETOOLONG;
+    if (split_last(path, dir, sizeof dir, name, cap) < 0)
         return -1;
-    }
-    for (size_t k = 0; k < slash; k++)
-        dir[k] = path[k];
-    dir[slash] = 0;
-    if (slash == 0)
-        str_copy(dir, sizeof dir, "/");
     return ensure_in_root(c->rootfd, dir, HCS_TARGET_DIR, 0755);
 }
 
@@ -216,7 +246,7 @@ static void step_setattr(struct child *c, const struct hcs_mount_step *s)
     close(tfd);
 }
 
-void rootfs_mounts(struct child *c)
+void rootfs_begin(struct child *c)
 {
     const struct hcs_spawn_plan *p = c->plan;
     child_at(c, HCS_AREA_ROOTFS, -1);
@@ -233,8 +263,13 @@ void rootfs_mounts(struct child *c)
     c->rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (c->rootfd < 0)
         child_fail(c, "open rootfs", p->rootfs, NULL);
+    child_at(c, HCS_AREA_NONE, -1);
+}
 
-    for (uint32_t i = 0; i < p->n_steps; i++) {
+void rootfs_steps(struct child *c, uint32_t from, uint32_t to)
+{
+    const struct hcs_spawn_plan *p = c->plan;
+    for (uint32_t i = from; i < to; i++) {
         const struct hcs_mount_step *s = &p->steps[i];
         child_at(c, HCS_AREA_STEP, (int32_t)i);
         switch (s->kind) {

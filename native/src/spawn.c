@@ -173,6 +173,16 @@ static void wait_for_start(struct child *c)
      * before it runs the poststart hooks */
 }
 
+/* How many mount steps child_run may make before SETUP (see n_early_steps): none when a user
+ * namespace or a joined namespace must come first. */
+static uint32_t early_steps(const struct hcs_spawn_plan *p)
+{
+    if (!(p->flags & HCS_PLAN_SETUP_ROOTFS) || p->n_joins > 0 || (p->clone_flags & CLONE_NEWUSER) ||
+        needs_intermediate(p))
+        return 0;
+    return p->n_early_steps < p->n_steps ? p->n_early_steps : p->n_steps;
+}
+
 static int init_main(void *arg)
 {
     struct child *c = arg;
@@ -195,6 +205,14 @@ int child_run(struct child *c)
     }
     /* before anything that could write to 0-2 (failures travel on the sync socket) */
     set_stdio(c);
+
+    /* The mounts that need neither the cgroup nor a namespace still to come are made before
+     * SETUP, while the parent creates the cgroup: the two would otherwise take turns. */
+    uint32_t early = early_steps(p);
+    if (early > 0) {
+        rootfs_begin(c);
+        rootfs_steps(c, 0, early);
+    }
 
     if (sync_send(c->sync_fd, HCS_MSG_SETUP, 0, NULL) < 0)
         _exit(1);
@@ -219,8 +237,11 @@ int child_run(struct child *c)
         join_namespaces(c);
     prepare_fds(c);
 
-    if (p->flags & HCS_PLAN_SETUP_ROOTFS)
-        rootfs_mounts(c);
+    if (p->flags & HCS_PLAN_SETUP_ROOTFS) {
+        if (early == 0)
+            rootfs_begin(c);
+        rootfs_steps(c, early, p->n_steps);
+    }
     if (p->flags & HCS_PLAN_HOOK_SYNC) {
         if (sync_send(c->sync_fd, HCS_MSG_HOOKS, 0, NULL) < 0 || sync_wait_go(c->sync_fd, NULL, 0, NULL) < 0)
             child_fail(c, "wait for prestart hooks", NULL, NULL);

@@ -24,6 +24,15 @@ public sealed class SpawnRequest
     public string? RootfsParentMount { get; set; }
     public ulong RootfsPropagation { get; set; }
     public List<MountStep> Steps { get; } = [];
+
+    /// <summary>How many steps, from the first, the child may make before it is in its cgroup
+    /// (while the parent creates that): those before the first that needs the cgroup. None
+    /// when a user namespace or a joined namespace must come before any mount (the native side
+    /// checks the same).</summary>
+    public int EarlySteps =>
+        IsExec || Joins.Count > 0 || (CloneFlags & Native.Libc.CLONE_NEWUSER) != 0 || TimeOffsets is not null ? 0
+        : Steps.FindIndex(s => s.NeedsCgroup) is var i and >= 0 ? i : Steps.Count;
+
     public List<string> MaskedPaths { get; } = [];
     public List<string> ReadonlyPaths { get; } = [];
     /// <summary>Key as a /proc/sys relative path ("net/ipv4/ip_forward") and value.</summary>
@@ -96,6 +105,9 @@ public sealed record MountStep
     public (string Uid, string Gid)? IdMap { get; init; }
     /// <summary>The config value this step comes from ("$.mounts[2]"), for error messages.</summary>
     public string? ConfigPath { get; init; }
+    /// <summary>Part of a "cgroup" mount: made only once the child is in its cgroup (and
+    /// cgroup namespace), see <see cref="SpawnRequest.EarlySteps"/>.</summary>
+    public bool NeedsCgroup { get; init; }
 }
 
 public enum MountStepKind : uint

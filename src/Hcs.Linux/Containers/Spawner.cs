@@ -138,6 +138,7 @@ public static unsafe class Spawner
         p->RootfsPropagation = r.RootfsPropagation;
         p->Steps = a.Array<SpawnAbi.MountStep>(r.Steps.Count);
         p->NSteps = (uint)r.Steps.Count;
+        p->NEarlySteps = (uint)r.EarlySteps;
         for (int i = 0; i < r.Steps.Count; i++)
             FillStep(&p->Steps[i], r.Steps[i], a, opened);
         p->MaskedPaths = a.StrArray(r.MaskedPaths);

@@ -8,7 +8,7 @@ namespace Hcs.Linux.Native;
 /// </summary>
 public static unsafe partial class SpawnAbi
 {
-    public const int Version = 4;
+    public const int Version = 5;
     private const string Lib = "libhcsspawn";
 
     // enum hcs_step_kind
@@ -144,6 +144,7 @@ public static unsafe partial class SpawnAbi
         public ulong RootfsPropagation;
         public MountStep* Steps;
         public uint NSteps;
+        public uint NEarlySteps;
         public byte** MaskedPaths;
         public uint NMaskedPaths;
         public byte** ReadonlyPaths;

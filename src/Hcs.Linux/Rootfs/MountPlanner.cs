@@ -148,8 +148,8 @@ public sealed class MountPlanner(IHostView host)
             {
                 int first = steps.Count, firstLast = last.Count;
                 PlanCgroup(dest, o, cgroupns, steps, last);
-                for (int k = first; k < steps.Count; k++) steps[k] = steps[k] with { ConfigPath = path };
-                for (int k = firstLast; k < last.Count; k++) last[k] = last[k] with { ConfigPath = path };
+                for (int k = first; k < steps.Count; k++) steps[k] = steps[k] with { ConfigPath = path, NeedsCgroup = true };
+                for (int k = firstLast; k < last.Count; k++) last[k] = last[k] with { ConfigPath = path, NeedsCgroup = true };
                 continue;
             }
             if (bind)

@@ -72,6 +72,43 @@ public sealed class ContainerPlannerTests
     }
 
     [Fact]
+    public void Mounts_before_the_cgroup_mount_may_be_made_before_the_child_is_in_its_cgroup()
+    {
+        _host.CgroupView = FakeHost.V1;
+        var spec = Base("pid", "network", "mount", "cgroup");
+        spec.Mounts =
+        [
+            new Mount { Destination = "/proc", Type = "proc", Source = "proc" },
+            new Mount { Destination = "/tmp", Type = "tmpfs", Source = "tmpfs" },
+            new Mount { Destination = "/sys/fs/cgroup", Type = "cgroup", Source = "cgroup" },
+            new Mount { Destination = "/run", Type = "tmpfs", Source = "tmpfs" },
+        ];
+        var r = Create(spec);
+        int early = r.EarlySteps;
+        // everything up to the cgroup mount, which (like all after it) waits for the cgroup
+        Assert.True(early > 0);
+        Assert.DoesNotContain(r.Steps.Take(early), s => s.NeedsCgroup);
+        Assert.True(r.Steps[early].NeedsCgroup);
+        Assert.Equal("/sys/fs/cgroup", r.Steps[early].Target);
+        Assert.Contains(r.Steps.Skip(early), s => s.Target == "/run");
+
+        // no cgroup mount: every step may go early
+        spec.Mounts.RemoveAt(2);
+        Assert.Equal(Create(spec).Steps.Count, Create(spec).EarlySteps);
+
+        // a user namespace (the child must be root in it first) or a joined namespace: none early
+        var userns = Base("mount", "user");
+        userns.Mounts = spec.Mounts;
+        userns.Linux!.UidMappings = [new IdMapping { ContainerId = 0, HostId = 100000, Size = 65536 }];
+        userns.Linux.GidMappings = [new IdMapping { ContainerId = 0, HostId = 100000, Size = 65536 }];
+        Assert.Equal(0, Create(userns).EarlySteps);
+        var joined = Base("mount");
+        joined.Mounts = spec.Mounts;
+        joined.Linux!.Namespaces!.Add(new Namespace { Type = "network", Path = "/var/run/netns/a" });
+        Assert.Equal(0, Create(joined).EarlySteps);
+    }
+
+    [Fact]
     public void A_time_namespace_has_no_clone_flag_but_offsets_text()
     {
         var spec = Base("mount", "time");

@@ -208,7 +208,7 @@ public sealed class MountPlannerTests
         Assert.Equal(new MountStep
         {
             Kind = MountStepKind.Mount, Source = "cgroup2", FsType = "cgroup2", Target = "/sys/fs/cgroup",
-            Flags = MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RELATIME | MS_RDONLY,
+            Flags = MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RELATIME | MS_RDONLY, NeedsCgroup = true,
         }, Assert.Single(nonDev));
     }
 
@@ -220,7 +220,7 @@ public sealed class MountPlannerTests
         Assert.Equal(new MountStep
         {
             Kind = MountStepKind.Bind, Source = "/sys/fs/cgroup/hcs/ctr", Target = "/sys/fs/cgroup",
-            AttrSet = ATTR_RDONLY | ATTR_NOSUID, Recursive = true,
+            AttrSet = ATTR_RDONLY | ATTR_NOSUID, Recursive = true, NeedsCgroup = true,
         }, Assert.Single(NonDev(steps)));
     }
 
@@ -231,20 +231,20 @@ public sealed class MountPlannerTests
         var (steps, errors) = Plan(WithMounts(Cgroup("nosuid", "noexec", "nodev", "relatime", "ro")));
         Assert.Empty(errors);
         const ulong flags = MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RELATIME | MS_RDONLY;
-        MountStep Link(string name, string to) => new() { Kind = MountStepKind.Symlink, Target = "/sys/fs/cgroup/" + name, Source = to };
+        MountStep Link(string name, string to) => new() { Kind = MountStepKind.Symlink, Target = "/sys/fs/cgroup/" + name, Source = to, NeedsCgroup = true };
         Assert.Equal(
         [
-            new MountStep { Kind = MountStepKind.Mount, Source = "tmpfs", FsType = "tmpfs", Target = "/sys/fs/cgroup", Flags = flags & ~MS_RDONLY, Data = "mode=755" },
-            new MountStep { Kind = MountStepKind.Mount, Source = "cgroup", FsType = "cgroup", Target = "/sys/fs/cgroup/cpu,cpuacct", Flags = flags, Data = "cpu,cpuacct" },
+            new MountStep { Kind = MountStepKind.Mount, Source = "tmpfs", FsType = "tmpfs", Target = "/sys/fs/cgroup", Flags = flags & ~MS_RDONLY, Data = "mode=755", NeedsCgroup = true },
+            new MountStep { Kind = MountStepKind.Mount, Source = "cgroup", FsType = "cgroup", Target = "/sys/fs/cgroup/cpu,cpuacct", Flags = flags, Data = "cpu,cpuacct", NeedsCgroup = true },
             Link("cpu", "cpu,cpuacct"),
             Link("cpuacct", "cpu,cpuacct"),
-            new MountStep { Kind = MountStepKind.Mount, Source = "cgroup", FsType = "cgroup", Target = "/sys/fs/cgroup/memory", Flags = flags, Data = "memory" },
-            new MountStep { Kind = MountStepKind.Mount, Source = "cgroup", FsType = "cgroup", Target = "/sys/fs/cgroup/net_cls,net_prio", Flags = flags, Data = "net_cls,net_prio" },
+            new MountStep { Kind = MountStepKind.Mount, Source = "cgroup", FsType = "cgroup", Target = "/sys/fs/cgroup/memory", Flags = flags, Data = "memory", NeedsCgroup = true },
+            new MountStep { Kind = MountStepKind.Mount, Source = "cgroup", FsType = "cgroup", Target = "/sys/fs/cgroup/net_cls,net_prio", Flags = flags, Data = "net_cls,net_prio", NeedsCgroup = true },
             Link("net_cls", "net_cls,net_prio"),
             Link("net_prio", "net_cls,net_prio"),
         ], steps.Take(8));
         // the tmpfs is made read-only after its sub-mounts, as the very last step
-        Assert.Equal(new MountStep { Kind = MountStepKind.SetAttr, Target = "/sys/fs/cgroup", AttrSet = ATTR_RDONLY }, steps[^1]);
+        Assert.Equal(new MountStep { Kind = MountStepKind.SetAttr, Target = "/sys/fs/cgroup", AttrSet = ATTR_RDONLY, NeedsCgroup = true }, steps[^1]);
         Assert.Single(steps, s => s.Kind == MountStepKind.SetAttr);
     }
 
@@ -285,7 +285,7 @@ public sealed class MountPlannerTests
         ], NonDev(steps).Select(s => (s.FsType!, s.Target)));
 
         (steps, _) = Plan(WithMounts(Cgroup()), cgroupns: false);
-        Assert.Equal(new MountStep { Kind = MountStepKind.Bind, Source = "/sys/fs/cgroup/unified/hcs/ctr", Target = "/sys/fs/cgroup/unified", Recursive = true },
+        Assert.Equal(new MountStep { Kind = MountStepKind.Bind, Source = "/sys/fs/cgroup/unified/hcs/ctr", Target = "/sys/fs/cgroup/unified", Recursive = true, NeedsCgroup = true },
             NonDev(steps)[2]);
     }
 
