@@ -166,6 +166,7 @@ cleanup() {
   if $HIDDEN_UNIFIED; then
     find /sys/fs/cgroup/unified -mindepth 1 -maxdepth 1 -type d -name "$PFX-*" -fstype tmpfs -exec rm -rf {} + 2>/dev/null
   fi
+  if mountpoint -q "$BASE"; then umount -l "$BASE"; fi # the tmpfs below, with everything in it
   rm -rf --one-file-system "$BASE" "$DISK"
 }
 trap cleanup EXIT
@@ -173,6 +174,10 @@ exec 9>&2
 trap 'echo "bench: interrupted, cleaning up" >&9; exit 130' INT TERM HUP
 
 cleanup; CLEANED=0
+# /run is a tmpfs on a standard host, so runtime state (hcsd's run directory and bundles,
+# crun's state) lives in memory: measured that way here too, for both, also on a machine whose
+# /run is on disk (this VM's). Mounted in this run's private namespace: it goes with it.
+mkdir -p "$BASE" && mount -t tmpfs -o mode=0755 hcs-bench "$BASE" || die "cannot mount a tmpfs on $BASE"
 mkdir -p "$BASE/bin" "$BASE/data" "$BASE/state-crun" "$DISK/scratch-api" "$DISK/scratch-cli" || die "cannot create $BASE, $DISK"
 DATA=$BASE/data
 
@@ -194,8 +199,8 @@ WAITED=$((SECONDS - WAIT_T0))
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Snapshot the binaries (others rebuild and reinstall while a run is in progress): the copies
-# are run, and the JSON names each one's sha256 and where it came from. hcsd is a framework-
-# dependent directory: copied whole, its hash is over every file in it.
+# are run, and the JSON names each one's sha256 and where it came from. hcsd is a directory
+# (the binary and SQLite's library): copied whole, its hash is over every file in it.
 declare -A SHA BIN
 cp -r "$HCSD_DIR" "$BASE/bin/hcsd" || die "cannot copy $HCSD_DIR"
 BIN[hcsd]=$BASE/bin/hcsd/hcsd
@@ -616,6 +621,7 @@ RESULT=$(jq -s \
               trace: ($trace == 1), cli_measured: $havecli, idle: $idle,
               order: "per round: hcs CLI, crun, API; reversed every other round",
               bundle: "busybox-static rootfs; hcs: one read-only layer + a scratch per container, default container; crun: crun spec + cgroup namespace, read-only root",
+              run_dir: "tmpfs (as /run on a standard host): hcsd run directory and bundles, crun state; hcsd store and scratch on disk",
               elapsed_s: $elapsed},
      metrics: $rows,
      summary: {passed: ($rows | map(select(.result | startswith("PASS"))) | length),

@@ -16,14 +16,12 @@ install -m 0755 artifacts/publish/hcs/hcs "$PREFIX/bin/hcs" && echo "build: inst
 dotnet publish src/Hcs.Monitor/Hcs.Monitor.csproj -c Release -r linux-x64 -v q -nologo -o artifacts/publish/hcs-monitor
 install -m 0755 artifacts/publish/hcs-monitor/hcs-monitor "$PREFIX/bin/hcs-monitor"
 echo "build: installed $PREFIX/bin/hcs-monitor"
-# hcsd runs on the shared ASP.NET Core runtime, its own assemblies precompiled (ReadyToRun; see
-# Hcs.Daemon.csproj); a small launcher in bin.
+# hcsd: NativeAOT like the rest; its directory also holds SQLite's native library, which it
+# loads from beside its real path (bin/hcsd is a symlink).
 rm -rf artifacts/publish/hcsd
-dotnet publish src/Hcs.Daemon/Hcs.Daemon.csproj -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-  -v q -nologo -o artifacts/publish/hcsd
-rm -rf "$PREFIX/lib/hcs/hcsd" && mkdir -p "$PREFIX/lib/hcs" && cp -r artifacts/publish/hcsd "$PREFIX/lib/hcs/hcsd"
-# No diagnostics IPC (debugger pipes and the diagnostic socket in /tmp): a root daemon needs no
-# such door, and an hcsd that is killed would leave them behind. Run lib/hcs/hcsd/hcsd itself
-# to attach dotnet-trace or a debugger.
-printf '#!/bin/sh\nDOTNET_EnableDiagnostics=0 exec "%s/lib/hcs/hcsd/hcsd" "$@"\n' "$PREFIX" > "$PREFIX/bin/hcsd" && chmod 0755 "$PREFIX/bin/hcsd"
+dotnet publish src/Hcs.Daemon/Hcs.Daemon.csproj -c Release -r linux-x64 -v q -nologo -o artifacts/publish/hcsd
+rm -rf "$PREFIX/lib/hcs/hcsd" && mkdir -p "$PREFIX/lib/hcs/hcsd"
+install -m 0755 artifacts/publish/hcsd/hcsd "$PREFIX/lib/hcs/hcsd/hcsd"
+install -m 0644 artifacts/publish/hcsd/libe_sqlite3.so "$PREFIX/lib/hcs/hcsd/libe_sqlite3.so"
+rm -f "$PREFIX/bin/hcsd" && ln -s "$PREFIX/lib/hcs/hcsd/hcsd" "$PREFIX/bin/hcsd"
 echo "build: installed $PREFIX/bin/hcsd"

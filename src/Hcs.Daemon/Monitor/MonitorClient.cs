@@ -44,6 +44,7 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
                 ArgumentList = { "-c", "exec setsid \"$0\" --run-dir \"$1\" </dev/null >>\"$1/monitor.log\" 2>&1 &", monitorBinary, runDir },
                 UseShellExecute = false,
             };
+            psi.Environment.Remove(Api.InlineRequests.SocketVariable); // hcsd's own choice, not the monitor's
             using (var p = Process.Start(psi)!) await p.WaitForExitAsync(ct);
             var deadline = Stopwatch.StartNew();
             while (deadline.Elapsed < TimeSpan.FromSeconds(10))
