@@ -23,6 +23,9 @@ internal sealed class MonitoredSystem(string id, string? overlayTarget)
     public ContainerRecord? Record { get; set; }
     /// <summary>Operations on one system take turns (create/start/exec/delete).</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
+    /// <summary>The cgroup's removal, begun when the init exited (see
+    /// <see cref="MonitorService.ReleaseCgroupEarly"/>); delete waits for it.</summary>
+    public Task? CgroupReleased { get; set; }
 }
 
 /// <summary>
@@ -376,6 +379,15 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
                 throw new HcsException(HcsError.InvalidState, $"compute system \"{system.Id}\" is running: terminate it first or delete with force");
             if (system.Init is { Exited: false }) system.Forced = true;
             Linux.PerfTrace.Mark("monitor delete: begin");
+            Task? released;
+            lock (_gate)
+            {
+                // and none may begin from here on (a forced delete's own kill ends the init): a
+                // late one could remove the cgroup of a new container with the same id
+                released = system.CgroupReleased;
+                system.CgroupReleased = Task.CompletedTask;
+            }
+            released?.Wait(); // never faults: a failed early removal is redone below
             try
             {
                 if (system.Record is { } record) engine.Delete(record, force: true);
@@ -505,6 +517,33 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
         {
             _subscribers.RemoveAll(x => x.Dead);
             foreach (var s in _subscribers) s.Send(ev);
+        }
+        if (p.IsInit) ReleaseCgroupEarly(p.SystemId);
+    }
+
+    /// <summary>
+    /// Removes a container's cgroup as soon as its init has exited, after the exit went out, on
+    /// a pool thread: the rmdirs (about 0.3 ms on a v1 host) then overlap the exit's way to the
+    /// client and the client's delete, instead of being part of the delete. Only when nothing
+    /// can be left in the cgroup or need it: the container had its own pid namespace (the
+    /// kernel killed everything else in it with the init) and no poststop hooks (they run at
+    /// delete and get the state). A stopped system's statistics are empty anyway (hcsd reads no
+    /// cgroup for them). Delete waits for this, then removes what is left as always (a cgroup
+    /// already gone is not an error), so a failure here costs nothing.
+    /// </summary>
+    internal void ReleaseCgroupEarly(string id)
+    {
+        lock (_gate)
+        {
+            if (!_systems.TryGetValue(id, out var system) || system.Record is not { } record || system.CgroupReleased is not null) return;
+            var config = record.Config;
+            bool ownPidns = config.Linux?.Namespaces?.Exists(n => n.Type == "pid" && string.IsNullOrEmpty(n.Path)) ?? false;
+            if (!ownPidns || config.Hooks is { Poststop.Count: > 0 } || record.CgroupPaths.Count == 0) return;
+            system.CgroupReleased = Task.Run(() =>
+            {
+                try { engine.Cgroups.Load(record.CgroupPaths).Destroy(); }
+                catch (Exception) { /* delete tries again */ }
+            });
         }
     }
 }

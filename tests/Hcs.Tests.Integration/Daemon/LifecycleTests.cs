@@ -91,6 +91,42 @@ public sealed class LifecycleTests
     }
 
     [RootFact]
+    public async Task An_exited_systems_cgroup_goes_before_its_delete_and_an_id_is_reusable_at_once()
+    {
+        await using var d = await Hcsd.StartAsync();
+        static List<string> CgroupDirs(string id) =>
+            [.. Directory.GetDirectories("/sys/fs/cgroup").Select(h => Path.Combine(h, "hcs", id)).Where(Directory.Exists)];
+
+        // the init exits: hcs-monitor removes the cgroup then, without waiting for the delete
+        var id = DaemonApi.NewId("gone");
+        await d.CreateAndStartAsync(id, Hcsd.ContainerDocument("true"));
+        Assert.NotEmpty(CgroupDirs(id)); // made at create; true may not have exited yet, or has
+        (await d.PostAsync($"v2/compute-systems/{id}/wait?timeoutMs=20000")).Expect(200);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (CgroupDirs(id).Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(10);
+        Assert.Empty(CgroupDirs(id));
+        var stats = (await d.GetAsync($"v2/compute-systems/{id}?properties=Statistics")).Expect(200)!;
+        Assert.Equal("Stopped", stats["State"]!.GetValue<string>());
+        (await d.DeleteAsync($"v2/compute-systems/{id}")).Expect(204);
+        HostTraces.AssertNone(d, id);
+
+        // a forced delete (its kill ends the init) and the same id made again at once, many times:
+        // the new system keeps its cgroup (no removal of the old one may run late)
+        var again = DaemonApi.NewId("again");
+        for (int i = 0; i < 20; i++)
+        {
+            await d.CreateAndStartAsync(again, Hcsd.ContainerDocument("sleep", "1000"));
+            (await d.DeleteAsync($"v2/compute-systems/{again}?force=true")).Expect(204);
+        }
+        await d.CreateAndStartAsync(again, Hcsd.ContainerDocument("sleep", "1000"));
+        await Task.Delay(200);
+        Assert.NotEmpty(CgroupDirs(again));
+        Assert.Single(HostTraces.ProcessesInCgroupOf(again));
+        (await d.DeleteAsync($"v2/compute-systems/{again}?force=true")).Expect(204);
+        HostTraces.AssertNone(d, again);
+    }
+
+    [RootFact]
     public async Task AbortedAttach_LeavesTheProcessRunning_AndASecondAttachWorks()
     {
         await using var d = await Hcsd.StartAsync();
