@@ -145,6 +145,11 @@ enum hcs_plan_flags {
     HCS_PLAN_HOOK_SYNC       = 1u << 9,  /* stop after mounts for prestart/createRuntime hooks */
     HCS_PLAN_SECCOMP_NOTIFY  = 1u << 10, /* seccomp gives a listener fd: send it to the parent */
     HCS_PLAN_CONSOLE_MOUNT   = 1u << 11, /* bind the pty slave onto /dev/console */
+    HCS_PLAN_EARLY_PATHS     = 1u << 12, /* with early steps: read-only and masked paths right
+                                            after SETUP (while the parent joins the child to its
+                                            cgroup), not after pivot_root; the planner sets it
+                                            only when no later step, cwd, sysctl or hook meets
+                                            those paths */
 };
 
 struct hcs_spawn_plan {
@@ -238,7 +243,8 @@ struct hcs_spawn_plan {
  *   (writes uid/gid maps of a new user namespace itself)
  *             ◄── HCS_MSG_PID (only via intermediate) ───
  *   (creates the cgroup meanwhile)                       mount steps 0 .. n_early_steps-1
- *             ◄── HCS_MSG_SETUP ─────────────────────── waits
+ *             ◄── HCS_MSG_SETUP ─────────────────────── [HCS_PLAN_EARLY_PATHS: read-only
+ *                                                          and masked paths], waits
  *   join cgroups, oom_score_adj
  *             ─── HCS_MSG_GO + state JSON ─────────────► unshare cgroupns, setns others,
  *                                                          the other mount steps

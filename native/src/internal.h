@@ -30,6 +30,7 @@ struct child {
     uint32_t state2_at;  /* offset of the second one ("created", for startContainer), 0 if none */
     uint32_t state2_len;
     char *stack2;        /* stack for the process cloned by the intermediate */
+    int paths_done;      /* read-only and masked paths made already (HCS_PLAN_EARLY_PATHS) */
     int32_t area;        /* what the child is working on (enum hcs_area), for errors */
     int32_t index;
     char exe[4096];      /* argv[0] resolved against PATH inside the container */
@@ -101,7 +102,8 @@ HCS_HIDDEN int child_run(struct child *c);
 HCS_HIDDEN void rootfs_begin(struct child *c);         /* propagation, bind root, open it */
 HCS_HIDDEN void rootfs_steps(struct child *c, uint32_t from, uint32_t to); /* mount steps [from, to) */
 HCS_HIDDEN void rootfs_pivot(struct child *c);         /* pivot_root or move+chroot */
-HCS_HIDDEN void rootfs_finish(struct child *c);        /* masks, read-only paths, sysctl, ro root */
+HCS_HIDDEN void rootfs_paths(struct child *c);         /* read-only and masked paths */
+HCS_HIDDEN void rootfs_finish(struct child *c);        /* those paths (unless done), ro root */
 HCS_HIDDEN void rootfs_make_cwd(struct child *c);      /* create the cwd inside the root if missing */
 HCS_HIDDEN void process_console(struct child *c);      /* pty, /dev/console, controlling tty */
 HCS_HIDDEN void process_lookup(struct child *c);       /* resolve argv[0] */

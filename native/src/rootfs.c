@@ -357,6 +357,9 @@ static void mask_path(struct child *c, const char *path)
         int null = sys_open_tree(AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (null < 0)
             child_fail(c, "open /dev/null to mask", path, NULL);
+        /* the same flags whichever /dev it came from (the host's before pivot_root) */
+        if (sys_mount_setattr(null, "", AT_EMPTY_PATH, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, 0, -1) < 0)
+            child_fail(c, "set mask flags", path, NULL);
         if (sys_move_mount(null, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
             child_fail(c, "mask file", path, NULL);
         close(null);
@@ -397,7 +400,9 @@ void rootfs_make_cwd(struct child *c)
     close(fd);
 }
 
-void rootfs_finish(struct child *c)
+/* Resolved in c->rootfd, so before pivot_root as well as after it; a masking /dev/null is then
+ * the host's, the same device node as the container's. */
+void rootfs_paths(struct child *c)
 {
     const struct hcs_spawn_plan *p = c->plan;
     for (uint32_t i = 0; i < p->n_readonly_paths; i++) {
@@ -408,6 +413,15 @@ void rootfs_finish(struct child *c)
         child_at(c, HCS_AREA_MASKED, (int32_t)i);
         mask_path(c, p->masked_paths[i]);
     }
+    child_at(c, HCS_AREA_NONE, -1);
+    c->paths_done = 1;
+}
+
+void rootfs_finish(struct child *c)
+{
+    const struct hcs_spawn_plan *p = c->plan;
+    if (!c->paths_done)
+        rootfs_paths(c);
     child_at(c, HCS_AREA_ROOTFS, -1);
     /* last: an unbindable tree could not be cloned for the read-only paths above */
     if (p->rootfs_propagation && mount(NULL, "/", NULL, (unsigned long)p->rootfs_propagation, NULL) < 0)

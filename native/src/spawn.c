@@ -216,6 +216,9 @@ int child_run(struct child *c)
 
     if (sync_send(c->sync_fd, HCS_MSG_SETUP, 0, NULL) < 0)
         _exit(1);
+    /* the parent is busy with SETUP (cgroup join) now: work that needs neither meanwhile */
+    if (early > 0 && (p->flags & HCS_PLAN_EARLY_PATHS))
+        rootfs_paths(c);
     if (sync_wait_go(c->sync_fd, p->state_buf, p->state_buf_len, &c->state_len) < 0)
         child_fail(c, "wait for parent", NULL, NULL);
     /* the payload may hold two state documents separated by a NUL: one for createContainer

@@ -226,6 +226,7 @@ public sealed class ContainerEngine(EngineOptions options)
             switch (m.Type)
             {
                 case SpawnAbi.MsgSetup:
+                    PerfTrace.Mark("create: child at setup");
                     cgroup.AddProcess(session.Pid);
                     if (oomScoreAdj is { } adj)
                         File.WriteAllText($"/proc/{session.Pid}/oom_score_adj", adj.ToString());
@@ -236,6 +237,7 @@ public sealed class ContainerEngine(EngineOptions options)
                     session.Go(childHooks
                         ? Encoding.UTF8.GetBytes(StateJson(record, ContainerStatus.Creating) + "\0" + StateJson(record, ContainerStatus.Created))
                         : default);
+                    PerfTrace.Mark("create: child let go");
                     afterGo();
                     break;
                 case SpawnAbi.MsgHooks:

@@ -67,6 +67,7 @@ public static class ContainerPlanner
             r.RootfsPropagation = prop;
         }
         new MountPlanner(host).Plan(spec, input.Bundle, newUserns, cgroupns, r.Steps, errors);
+        MountPlanner.CgroupStepsLast(r.Steps);
         r.MaskedPaths.AddRange(linux.MaskedPaths ?? []);
         r.ReadonlyPaths.AddRange(linux.ReadonlyPaths ?? []);
         foreach (var (key, value) in linux.Sysctl ?? [])

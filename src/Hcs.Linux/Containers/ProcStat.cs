@@ -5,21 +5,21 @@ namespace Hcs.Linux.Containers;
 /// or "pid reused".</summary>
 public readonly record struct ProcStat(char State, ulong StartTime)
 {
-    public static ProcStat? Read(int pid)
+    /// <summary>Null when the process is gone (or unreadable). Plain open/read/close: this runs in
+    /// every create and delete, and a FileStream's set-up costs more than the read.</summary>
+    public static unsafe ProcStat? Read(int pid)
     {
         Span<byte> buf = stackalloc byte[1024];
-        int n;
-        try
-        {
-            using var f = new FileStream($"/proc/{pid}/stat", FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1);
-            n = f.Read(buf);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
-        {
-            return null;
-        }
+        int fd = Native.Libc.Open($"/proc/{pid}/stat", Native.Libc.O_RDONLY | Native.Libc.O_CLOEXEC, 0);
+        if (fd < 0) return null;
+        nint n;
+        fixed (byte* p = buf)
+            do n = Native.Libc.Read(fd, p, buf.Length);
+            while (n < 0 && Native.Libc.Errno == Native.Libc.EINTR);
+        Native.Libc.Close(fd);
+        if (n <= 0) return null;
         // "pid (comm) S ppid ..." — comm may contain spaces and parens: split after the last ')'.
-        var text = buf[..n];
+        var text = buf[..(int)n];
         int close = text.LastIndexOf((byte)')');
         if (close < 0 || close + 2 >= n) return null;
         var rest = text[(close + 2)..];

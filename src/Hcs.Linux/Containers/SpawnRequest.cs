@@ -33,6 +33,35 @@ public sealed class SpawnRequest
         IsExec || Joins.Count > 0 || (CloneFlags & Native.Libc.CLONE_NEWUSER) != 0 || TimeOffsets is not null ? 0
         : Steps.FindIndex(s => s.NeedsCgroup) is var i and >= 0 ? i : Steps.Count;
 
+    /// <summary>Whether the child may make its read-only and masked paths right after SETUP,
+    /// while the parent joins it to its cgroup, instead of after pivot_root (they are resolved
+    /// in the root either way). Only with early steps, and when nothing that comes later could
+    /// meet those paths: no later step's target, and not the cwd, is at, above or below one of
+    /// them; no sysctls (written through /proc/sys, usually read-only); no hooks in between.</summary>
+    public bool EarlyPaths =>
+        EarlySteps > 0 && Sysctls.Count == 0 && CreateContainerHooks.Count == 0 && !HookSync &&
+        !Meets([.. MaskedPaths, .. ReadonlyPaths], [.. Steps.Skip(EarlySteps).Select(s => s.Target)]);
+
+    /// <summary>Whether a later mount (at, above or below one of the paths) or the cwd (made
+    /// after them, so not inside one) meets the paths.</summary>
+    private bool Meets(List<string> paths, List<string> laterTargets)
+    {
+        foreach (var a in paths)
+        {
+            if (Within(Cwd, a)) return true;
+            foreach (var b in laterTargets)
+                if (Within(a, b) || Within(b, a)) return true;
+        }
+        return false;
+
+        static bool Within(string inner, string outer)
+        {
+            var i = inner.TrimEnd('/');
+            var o = outer.TrimEnd('/');
+            return i == o || o.Length == 0 || i.StartsWith(o + "/", StringComparison.Ordinal);
+        }
+    }
+
     public List<string> MaskedPaths { get; } = [];
     public List<string> ReadonlyPaths { get; } = [];
     /// <summary>Key as a /proc/sys relative path ("net/ipv4/ip_forward") and value.</summary>

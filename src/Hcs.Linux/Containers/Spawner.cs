@@ -94,6 +94,7 @@ public static unsafe class Spawner
         if (r.KeyringName is not null) flags |= SpawnAbi.PlanFlags.NewKeyring;
         if (r.Terminal) flags |= SpawnAbi.PlanFlags.Terminal;
         if (r.ConsoleMount) flags |= SpawnAbi.PlanFlags.ConsoleMount;
+        if (r.EarlyPaths) flags |= SpawnAbi.PlanFlags.EarlyPaths;
         if (r.NoNewPrivileges) flags |= SpawnAbi.PlanFlags.NoNewPrivs;
         if (r.Umask is not null) flags |= SpawnAbi.PlanFlags.SetUmask;
         if (r.Personality is not null) flags |= SpawnAbi.PlanFlags.Personality;

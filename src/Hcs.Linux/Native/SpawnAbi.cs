@@ -43,6 +43,7 @@ public static unsafe partial class SpawnAbi
         HookSync = 1u << 9,
         SeccompNotify = 1u << 10,
         ConsoleMount = 1u << 11,
+        EarlyPaths = 1u << 12,
     }
 
     [StructLayout(LayoutKind.Sequential)]

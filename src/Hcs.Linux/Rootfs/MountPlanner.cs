@@ -292,6 +292,37 @@ public sealed class MountPlanner(IHostView host)
             last.Add(new MountStep { Kind = MountStepKind.SetAttr, Target = dest, AttrSet = ATTR_RDONLY });
     }
 
+    /// <summary>
+    /// Moves the steps that need the container's cgroup (<see cref="MountStep.NeedsCgroup"/>)
+    /// after all others, keeping the order within each part: the child makes everything before
+    /// them while the parent is still creating the cgroup (<see cref="SpawnRequest.EarlySteps"/>).
+    /// A step whose target is at, under or above the target of a step that stays behind stays
+    /// behind too (in its place after it), so no mount ever lands on top of, or under, one that
+    /// was meant to come first.
+    /// </summary>
+    public static void CgroupStepsLast(List<MountStep> steps)
+    {
+        int first = steps.FindIndex(s => s.NeedsCgroup);
+        if (first < 0) return;
+        var early = steps.GetRange(0, first);
+        var late = new List<MountStep>();
+        foreach (var s in steps.Skip(first))
+        {
+            if (s.NeedsCgroup || late.Exists(l => Nested(s.Target, l.Target) || Nested(l.Target, s.Target))) late.Add(s);
+            else early.Add(s);
+        }
+        steps.Clear();
+        steps.AddRange(early);
+        steps.AddRange(late);
+
+        static bool Nested(string inner, string outer)
+        {
+            var i = inner.TrimEnd('/');
+            var o = outer.TrimEnd('/');
+            return i == o || o.Length == 0 || i.StartsWith(o + "/", StringComparison.Ordinal);
+        }
+    }
+
     public static string MapText(IReadOnlyList<IdMapping> maps)
     {
         var sb = new System.Text.StringBuilder();

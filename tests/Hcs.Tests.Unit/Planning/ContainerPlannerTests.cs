@@ -85,12 +85,14 @@ public sealed class ContainerPlannerTests
         ];
         var r = Create(spec);
         int early = r.EarlySteps;
-        // everything up to the cgroup mount, which (like all after it) waits for the cgroup
+        // everything but the cgroup mount, which waits for the cgroup: /run too, though it
+        // comes after it in the spec (nothing ties the two), and /dev's nodes
         Assert.True(early > 0);
         Assert.DoesNotContain(r.Steps.Take(early), s => s.NeedsCgroup);
-        Assert.True(r.Steps[early].NeedsCgroup);
+        Assert.All(r.Steps.Skip(early), s => Assert.True(s.NeedsCgroup, s.Target));
         Assert.Equal("/sys/fs/cgroup", r.Steps[early].Target);
-        Assert.Contains(r.Steps.Skip(early), s => s.Target == "/run");
+        Assert.Contains(r.Steps.Take(early), s => s.Target == "/run");
+        Assert.True(r.Steps.FindIndex(s => s.Target == "/proc") < r.Steps.FindIndex(s => s.Target == "/run"));
 
         // no cgroup mount: every step may go early
         spec.Mounts.RemoveAt(2);
@@ -106,6 +108,52 @@ public sealed class ContainerPlannerTests
         joined.Mounts = spec.Mounts;
         joined.Linux!.Namespaces!.Add(new Namespace { Type = "network", Path = "/var/run/netns/a" });
         Assert.Equal(0, Create(joined).EarlySteps);
+    }
+
+    [Fact]
+    public void Masked_and_read_only_paths_go_early_only_when_nothing_later_meets_them()
+    {
+        _host.CgroupView = FakeHost.V1;
+        Spec Make()
+        {
+            var spec = Base("pid", "network", "mount", "cgroup");
+            spec.Mounts =
+            [
+                new Mount { Destination = "/proc", Type = "proc", Source = "proc" },
+                new Mount { Destination = "/sys/fs/cgroup", Type = "cgroup", Source = "cgroup" },
+            ];
+            spec.Linux!.MaskedPaths = ["/proc/kcore", "/sys/firmware"];
+            spec.Linux.ReadonlyPaths = ["/proc/sys"];
+            spec.Process!.Cwd = "/work";
+            return spec;
+        }
+        Assert.True(Create(Make()).EarlyPaths);
+
+        var sysctl = Make(); // written through /proc/sys after pivot_root: before it turns read-only
+        sysctl.Linux!.Sysctl = new() { ["kernel.shmmax"] = "1" };
+        Assert.False(Create(sysctl).EarlyPaths);
+
+        var cwdInside = Make(); // the cwd is made after them: it must not be inside one
+        cwdInside.Process!.Cwd = "/proc/sys/x";
+        Assert.False(Create(cwdInside).EarlyPaths);
+
+        var underCgroup = Make(); // a path under a mount made later (the cgroup one)
+        underCgroup.Linux!.MaskedPaths = ["/sys/fs/cgroup/memory"];
+        Assert.False(Create(underCgroup).EarlyPaths);
+
+        var mountedLater = Make(); // a later mount (the cgroup one) inside a read-only path
+        mountedLater.Linux!.ReadonlyPaths = ["/sys"];
+        Assert.False(Create(mountedLater).EarlyPaths);
+
+        var mountedEarly = Make(); // a mount the spec lists later, but made early: before them
+        mountedEarly.Mounts!.Add(new Mount { Destination = "/proc/sys/fs/binfmt_misc", Type = "tmpfs", Source = "tmpfs" });
+        Assert.True(Create(mountedEarly).EarlyPaths);
+
+        var userns = Make(); // no early steps at all
+        userns.Linux!.Namespaces!.Add(new Namespace { Type = "user" });
+        userns.Linux.UidMappings = [new IdMapping { ContainerId = 0, HostId = 100000, Size = 65536 }];
+        userns.Linux.GidMappings = [new IdMapping { ContainerId = 0, HostId = 100000, Size = 65536 }];
+        Assert.False(Create(userns).EarlyPaths);
     }
 
     [Fact]
@@ -451,14 +499,14 @@ public sealed class ContainerPlannerTests
         spec.Linux.GidMappings = [new IdMapping { ContainerId = 0, HostId = 1000, Size = 1 }];
         spec.Mounts = [new Mount { Destination = "/sys/fs/cgroup", Type = "cgroup" }];
         var r = Create(spec);
-        Assert.Equal("cgroup2", r.Steps[0].FsType); // cgroupns: a fresh mount
+        Assert.Equal("cgroup2", r.Steps.Single(s => s.Target == "/sys/fs/cgroup").FsType); // cgroupns: a fresh mount
         Assert.DoesNotContain(r.Steps, s => s.Kind == MountStepKind.Mknod); // userns: binds
         Assert.Contains(r.Steps, s => s.Kind == MountStepKind.Bind && s.Target == "/dev/null");
 
         spec = Base("mount");
         spec.Mounts = [new Mount { Destination = "/sys/fs/cgroup", Type = "cgroup" }];
         r = Create(spec);
-        Assert.Equal(MountStepKind.Bind, r.Steps[0].Kind); // no cgroupns: the container's own directory
+        Assert.Equal(MountStepKind.Bind, r.Steps.Single(s => s.Target == "/sys/fs/cgroup").Kind); // no cgroupns: the container's own directory
         Assert.Contains(r.Steps, s => s.Kind == MountStepKind.Mknod && s.Target == "/dev/null");
     }
 

@@ -290,6 +290,32 @@ public sealed class MountPlannerTests
     }
 
     [Fact]
+    public void Cgroup_steps_go_last_with_whatever_is_nested_with_them_and_the_rest_keeps_its_order()
+    {
+        MountStep M(string target, bool cgroup = false, MountStepKind kind = MountStepKind.Mount) =>
+            new() { Kind = kind, Target = target, NeedsCgroup = cgroup };
+        var steps = new List<MountStep>
+        {
+            M("/proc"),
+            M("/sys/fs/cgroup", cgroup: true),
+            M("/sys/fs/cgroup/cpu", cgroup: true),
+            M("/data"),
+            M("/sys/fs/cgroup/extra"),           // inside the cgroup tmpfs: after it
+            M("/sys"),                           // above it: would cover it if moved before
+            M("/dev/null", kind: MountStepKind.Mknod),
+            M("/sys/fs/cgroup", cgroup: true, kind: MountStepKind.SetAttr),
+        };
+        MountPlanner.CgroupStepsLast(steps);
+        Assert.Equal(["/proc", "/data", "/dev/null", "/sys/fs/cgroup", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/extra", "/sys", "/sys/fs/cgroup"],
+            steps.Select(s => s.Target));
+        Assert.Equal(MountStepKind.SetAttr, steps[^1].Kind);
+
+        var none = new List<MountStep> { M("/proc"), M("/dev") };
+        MountPlanner.CgroupStepsLast(none);
+        Assert.Equal(["/proc", "/dev"], none.Select(s => s.Target));
+    }
+
+    [Fact]
     public void A_bind_of_a_cgroup_directory_is_an_ordinary_bind()
     {
         _host.With("/sys/fs/cgroup", HostPathKind.Directory);
