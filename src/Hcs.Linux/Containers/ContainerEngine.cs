@@ -69,6 +69,10 @@ public sealed class ContainerEngine(EngineOptions options)
     public StateStore Store { get; } = new(options.Root);
     public EngineOptions Options => options;
 
+    /// <summary>The host's cgroup mounts, read once (as <see cref="Cgroups"/> reads the layout once).</summary>
+    private List<MountInfoLine> CgroupMountLines => _cgroupMountLines ??= HostView.CgroupMountsOf();
+    private List<MountInfoLine>? _cgroupMountLines;
+
     public CgroupDriver Cgroups => _driver ??= options.CgroupDriverFactory?.Invoke() ?? CgroupDriver.Detect();
 
     private string SeccompCache => Path.Combine(Store.Root, ".seccomp-cache");
@@ -127,7 +131,7 @@ public sealed class ContainerEngine(EngineOptions options)
 
             var request = ContainerPlanner.PlanCreate(spec,
                 new ContainerPlanner.CreateInputs(id, bundle, rootfs, o.NoPivot, o.NoNewKeyring, o.PreserveFds, terminal),
-                new HostView(cgroup.Paths));
+                new HostView(cgroup.Paths, cgroupMounts: CgroupMountLines));
             ApplySeccomp(request, seccomp, spec);
             request.StdioFds = o.StdioFds;
             request.ExecPath = o.InitExecPath;

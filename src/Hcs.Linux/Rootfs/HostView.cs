@@ -2,11 +2,19 @@ using Hcs.Linux.Containers;
 
 namespace Hcs.Linux.Rootfs;
 
-/// <summary>The real host behind <see cref="IHostView"/>: stat(2) and /proc/self/mountinfo.</summary>
-public sealed class HostView(IReadOnlyDictionary<string, string> cgroupPaths, string mountinfo = "/proc/self/mountinfo")
+/// <summary>The real host behind <see cref="IHostView"/>: stat(2) and /proc/self/mountinfo.
+/// <paramref name="cgroupMounts"/>, when given, are the host's cgroup mounts as read before (a
+/// long-lived caller reads them once: mountinfo grows with every container's mounts, and its
+/// cgroup lines do not change), so only <see cref="MountPointOf"/> reads mountinfo.</summary>
+public sealed class HostView(IReadOnlyDictionary<string, string> cgroupPaths, string mountinfo = "/proc/self/mountinfo",
+                             IReadOnlyList<MountInfoLine>? cgroupMounts = null)
     : IHostView, IMountTable
 {
     private List<MountInfoLine>? _mounts;
+
+    /// <summary>The cgroup and cgroup2 lines of a mountinfo file.</summary>
+    public static List<MountInfoLine> CgroupMountsOf(string mountinfo = "/proc/self/mountinfo") =>
+        MountInfoLine.ReadAll(mountinfo).FindAll(m => m.FsType is "cgroup" or "cgroup2");
 
     public HostPathKind Kind(string path)
     {
@@ -28,7 +36,7 @@ public sealed class HostView(IReadOnlyDictionary<string, string> cgroupPaths, st
         var v1 = new List<CgroupHierarchyMount>();
         string? unified = null;
         var done = new HashSet<string>();
-        foreach (var m in Mounts())
+        foreach (var m in cgroupMounts ?? Mounts())
         {
             if (m.FsType == "cgroup2")
             {
