@@ -191,8 +191,9 @@ struct hcs_spawn_plan {
     uint64_t rootfs_propagation;        /* applied to "/" after pivot_root; 0 = leave */
     const struct hcs_mount_step *steps;
     uint32_t n_steps;
-    /* Steps 0 .. n_early_steps-1 may run before SETUP, while the parent makes the cgroup: none
-     * of them needs the container's cgroup or cgroup namespace. Honoured only for a plan that
+    /* Steps 0 .. n_early_steps-1 may run before SETUP, while the parent makes the cgroup: the
+     * planner puts there none that needs the container's cgroup or cgroup namespace (cgroup and
+     * cgroup2 mounts, the spec's devices, what is nested with them). Honoured only for a plan that
      * makes no user namespace and joins none (those come first); otherwise all steps follow GO. */
     uint32_t n_early_steps;
     const char *const *masked_paths;    /* after pivot: /dev/null or a read-only tmpfs on top */

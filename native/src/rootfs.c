@@ -9,6 +9,8 @@
  */
 #include "internal.h"
 
+#include <sys/sysmacros.h>
+
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
@@ -354,11 +356,22 @@ static void mask_path(struct child *c, const char *path)
         close(m);
         close(fs);
     } else {
-        int null = sys_open_tree(AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        /* The container's own /dev/null when it is the device (made with /dev before this, also
+         * when this runs before pivot_root); else what /dev/null names here, as before. */
+        int null = -1;
+        int own = open_in_root(c->rootfd, "/dev/null", 0);
+        if (own >= 0) {
+            struct stat ns;
+            if (fstat(own, &ns) == 0 && S_ISCHR(ns.st_mode) && ns.st_rdev == makedev(1, 3))
+                null = sys_open_tree(own, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+            close(own);
+        }
+        if (null < 0)
+            null = sys_open_tree(AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (null < 0)
             child_fail(c, "open /dev/null to mask", path, NULL);
-        /* the same flags whichever /dev it came from (the host's before pivot_root) */
-        if (sys_mount_setattr(null, "", AT_EMPTY_PATH, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, 0, -1) < 0)
+        /* private (nothing propagates to or from where it came from), nosuid, noexec */
+        if (sys_mount_setattr(null, "", AT_EMPTY_PATH, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, MS_PRIVATE, -1) < 0)
             child_fail(c, "set mask flags", path, NULL);
         if (sys_move_mount(null, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
             child_fail(c, "mask file", path, NULL);

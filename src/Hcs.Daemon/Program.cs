@@ -67,11 +67,6 @@ Directory.CreateDirectory(options.StateDir);
 Directory.CreateDirectory(options.LogsDir);
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.SocketPath))!);
 
-// Requests run on the thread that read them: socket completions and Kestrel's continuations
-// inline on .NET's epoll threads instead of a hop to a pool worker for every read and write of
-// every request (docs/design/0009-hcsd-request-path.md). Read once, when the first socket is made.
-Environment.SetEnvironmentVariable(InlineRequests.SocketVariable, "1");
-
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
 builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
@@ -82,6 +77,8 @@ builder.WebHost.ConfigureKestrel(k =>
     k.Limits.MaxRequestBodySize = 4 << 20;
     k.ListenUnixSocket(options.SocketPath);
 });
+// Kestrel runs a request's continuations on the thread that completed the socket read (a pool
+// worker) instead of handing them to another one (docs/design/0009-hcsd-request-path.md).
 builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = true);
 builder.Services.AddSingleton(options);
 builder.Services.AddSingleton(sp =>
@@ -138,8 +135,6 @@ var info = new ServiceInfo
 var heap = new Hcs.Linux.Runtime.HeapKeeper(2 << 20, 1);
 app.Use(async (ctx, next) =>
 {
-    // what may block for long (image and layer work, commit, logs) leaves the epoll thread first
-    if (!InlineRequests.RunsInline(ctx.Request.Path)) await InlineRequests.ToThreadPool();
     await HcsApi.Guard(ctx, next, peers, log);
     heap.AfterRequest();
 });

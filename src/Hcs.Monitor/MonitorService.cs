@@ -24,7 +24,8 @@ internal sealed class MonitoredSystem(string id, string? overlayTarget)
     /// <summary>Operations on one system take turns (create/start/exec/delete).</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
     /// <summary>The cgroup's removal, begun when the init exited (see
-    /// <see cref="MonitorService.ReleaseCgroupEarly"/>); delete waits for it.</summary>
+    /// <see cref="MonitorService.ReleaseCgroupEarly"/>); delete waits for it, and sets it
+    /// (completed) first so none begins after.</summary>
     public Task? CgroupReleased { get; set; }
 }
 
@@ -518,7 +519,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
             _subscribers.RemoveAll(x => x.Dead);
             foreach (var s in _subscribers) s.Send(ev);
         }
-        if (p.IsInit) ReleaseCgroupEarly(p.SystemId);
+        if (p.IsInit) ReleaseCgroupEarly(p);
     }
 
     /// <summary>
@@ -531,11 +532,14 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
     /// cgroup for them). Delete waits for this, then removes what is left as always (a cgroup
     /// already gone is not an error), so a failure here costs nothing.
     /// </summary>
-    internal void ReleaseCgroupEarly(string id)
+    internal void ReleaseCgroupEarly(MonitoredProcess init)
     {
         lock (_gate)
         {
-            if (!_systems.TryGetValue(id, out var system) || system.Record is not { } record || system.CgroupReleased is not null) return;
+            // this very init's system: a forced delete may have removed it, and a create made a
+            // new one with the same id, before this exit got here
+            if (!_systems.TryGetValue(init.SystemId, out var system) || !ReferenceEquals(system.Init, init) ||
+                system.Record is not { } record || system.CgroupReleased is not null) return;
             var config = record.Config;
             bool ownPidns = config.Linux?.Namespaces?.Exists(n => n.Type == "pid" && string.IsNullOrEmpty(n.Path)) ?? false;
             if (!ownPidns || config.Hooks is { Poststop.Count: > 0 } || record.CgroupPaths.Count == 0) return;

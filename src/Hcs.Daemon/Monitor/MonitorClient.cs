@@ -44,7 +44,6 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
                 ArgumentList = { "-c", "exec setsid \"$0\" --run-dir \"$1\" </dev/null >>\"$1/monitor.log\" 2>&1 &", monitorBinary, runDir },
                 UseShellExecute = false,
             };
-            psi.Environment.Remove(Api.InlineRequests.SocketVariable); // hcsd's own choice, not the monitor's
             using (var p = Process.Start(psi)!) await p.WaitForExitAsync(ct);
             var deadline = Stopwatch.StartNew();
             while (deadline.Elapsed < TimeSpan.FromSeconds(10))
@@ -96,7 +95,8 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
         // connection closed before any answer arrived).
         for (int attempt = 0; ; attempt++)
         {
-            var conn = _idle.TryTake(out var pooled) ? pooled : await ConnectAsync(ct);
+            NetworkStream? pooled = null;
+            var conn = attempt == 0 && _idle.TryTake(out pooled) ? pooled : await ConnectAsync(ct);
             byte[]? answer;
             try
             {
@@ -106,6 +106,7 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
             catch (Exception e) when (e is IOException or SocketException && attempt == 0 && pooled is not null)
             {
                 conn.Dispose();
+                DropIdle(); // the others are as old: the retry connects afresh
                 continue;
             }
             catch
@@ -116,7 +117,7 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
             if (answer is null)
             {
                 conn.Dispose();
-                if (attempt == 0 && pooled is not null) continue;
+                if (attempt == 0 && pooled is not null) { DropIdle(); continue; }
                 throw new HcsException(HcsError.ConnectionClosed, "hcs-monitor closed the connection");
             }
             // a few idle connections are kept (each is a thread of hcs-monitor's); the rest close
@@ -145,7 +146,8 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
         var payload = Frames.Json(new MonitorRequest { Op = MonitorOps.Attach, Id = id, Pid = pid });
         for (int attempt = 0; ; attempt++)
         {
-            var conn = _idle.TryTake(out var pooled) ? pooled : await ConnectAsync(ct);
+            NetworkStream? pooled = null;
+            var conn = attempt == 0 && _idle.TryTake(out pooled) ? pooled : await ConnectAsync(ct);
             if (pooled is not null) _ = RefillAsync();
             byte[]? answer;
             try
@@ -156,6 +158,7 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
             catch (Exception e) when (e is IOException or SocketException && attempt == 0 && pooled is not null)
             {
                 conn.Dispose(); // died with an earlier monitor: once more on a fresh connection
+                DropIdle();
                 continue;
             }
             catch
@@ -166,7 +169,7 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
             if (answer is null)
             {
                 conn.Dispose();
-                if (attempt == 0 && pooled is not null) continue;
+                if (attempt == 0 && pooled is not null) { DropIdle(); continue; }
                 throw new HcsException(HcsError.ConnectionClosed, "hcs-monitor closed the attach");
             }
             try
@@ -181,6 +184,11 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
                 throw;
             }
         }
+    }
+
+    private void DropIdle()
+    {
+        while (_idle.TryTake(out var stale)) stale.Dispose();
     }
 
     /// <summary>One more idle connection, unless enough are kept already.</summary>

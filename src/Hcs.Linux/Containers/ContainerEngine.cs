@@ -231,16 +231,25 @@ public sealed class ContainerEngine(EngineOptions options)
             {
                 case SpawnAbi.MsgSetup:
                     PerfTrace.Mark("create: child at setup");
-                    cgroup.AddProcess(session.Pid);
-                    if (oomScoreAdj is { } adj)
-                        File.WriteAllText($"/proc/{session.Pid}/oom_score_adj", adj.ToString());
-                    ProcessTuning.Apply(session.Pid, spec.Process);
-                    // the state JSON only matters to hooks the child runs itself: "creating" for
-                    // createContainer, then (after a NUL) "created" for startContainer
-                    bool childHooks = spec.Hooks is { CreateContainer.Count: > 0 } or { StartContainer.Count: > 0 };
-                    session.Go(childHooks
-                        ? Encoding.UTF8.GetBytes(StateJson(record, ContainerStatus.Creating) + "\0" + StateJson(record, ContainerStatus.Created))
-                        : default);
+                    try
+                    {
+                        cgroup.AddProcess(session.Pid);
+                        if (oomScoreAdj is { } adj)
+                            File.WriteAllText($"/proc/{session.Pid}/oom_score_adj", adj.ToString());
+                        ProcessTuning.Apply(session.Pid, spec.Process);
+                        // the state JSON only matters to hooks the child runs itself: "creating" for
+                        // createContainer, then (after a NUL) "created" for startContainer
+                        bool childHooks = spec.Hooks is { CreateContainer.Count: > 0 } or { StartContainer.Count: > 0 };
+                        session.Go(childHooks
+                            ? Encoding.UTF8.GetBytes(StateJson(record, ContainerStatus.Creating) + "\0" + StateJson(record, ContainerStatus.Created))
+                            : default);
+                    }
+                    catch (Exception) when (session.PendingError() is { } childError)
+                    {
+                        // the child works on after SETUP (HCS_PLAN_EARLY_PATHS): its own failure,
+                        // not the broken pipe it left us, is the one to report
+                        throw childError;
+                    }
                     PerfTrace.Mark("create: child let go");
                     afterGo();
                     break;

@@ -37,10 +37,12 @@ public sealed class SpawnRequest
     /// while the parent joins it to its cgroup, instead of after pivot_root (they are resolved
     /// in the root either way). Only with early steps, and when nothing that comes later could
     /// meet those paths: no later step's target, and not the cwd, is at, above or below one of
-    /// them; no sysctls (written through /proc/sys, usually read-only); no hooks in between.</summary>
+    /// them; no sysctls (written through /proc/sys, usually read-only); no hooks in between; no
+    /// terminal (its /dev/console is bound after pivot_root).</summary>
     public bool EarlyPaths =>
-        EarlySteps > 0 && Sysctls.Count == 0 && CreateContainerHooks.Count == 0 && !HookSync &&
-        !Meets([.. MaskedPaths, .. ReadonlyPaths], [.. Steps.Skip(EarlySteps).Select(s => s.Target)]);
+        EarlySteps > 0 && Sysctls.Count == 0 && CreateContainerHooks.Count == 0 && !HookSync && !Terminal && !ConsoleMount &&
+        !Meets([.. MaskedPaths.Select(Hcs.Linux.Rootfs.MountPlanner.Normalize), .. ReadonlyPaths.Select(Hcs.Linux.Rootfs.MountPlanner.Normalize)],
+               [.. Steps.Skip(EarlySteps).Select(s => s.Target)]);
 
     /// <summary>Whether a later mount (at, above or below one of the paths) or the cwd (made
     /// after them, so not inside one) meets the paths.</summary>
@@ -48,7 +50,7 @@ public sealed class SpawnRequest
     {
         foreach (var a in paths)
         {
-            if (Within(Cwd, a)) return true;
+            if (Within(Hcs.Linux.Rootfs.MountPlanner.Normalize(Cwd), a)) return true;
             foreach (var b in laterTargets)
                 if (Within(a, b) || Within(b, a)) return true;
         }
@@ -134,8 +136,8 @@ public sealed record MountStep
     public (string Uid, string Gid)? IdMap { get; init; }
     /// <summary>The config value this step comes from ("$.mounts[2]"), for error messages.</summary>
     public string? ConfigPath { get; init; }
-    /// <summary>Part of a "cgroup" mount: made only once the child is in its cgroup (and
-    /// cgroup namespace), see <see cref="SpawnRequest.EarlySteps"/>.</summary>
+    /// <summary>Part of a "cgroup" or "cgroup2" mount, or a device the spec lists: made only once
+    /// the child is in its cgroup (and cgroup namespace), see <see cref="SpawnRequest.EarlySteps"/>.</summary>
     public bool NeedsCgroup { get; init; }
 }
 

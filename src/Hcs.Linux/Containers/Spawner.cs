@@ -250,6 +250,17 @@ public sealed unsafe class SpawnSession(int pid, int syncFd, SpawnRequest reques
         return new SpawnMessage(m.Type, fd, null);
     }
 
+    /// <summary>The child's failure if it has reported one and nothing else is waiting (checked
+    /// without blocking): a step of ours that failed because the child died of its own error
+    /// should report the child's.</summary>
+    public SpawnException? PendingError()
+    {
+        var p = new Libc.PollFd { Fd = SyncFd, Events = Libc.POLLIN };
+        if (Libc.Poll(&p, 1, 0) <= 0 || (p.Revents & (Libc.POLLIN | Libc.POLLHUP)) == 0) return null;
+        try { return Receive() is { Type: SpawnAbi.MsgError } m ? m.Error : null; }
+        catch (ErrnoException) { return null; }
+    }
+
     public void Go(ReadOnlySpan<byte> payload = default)
     {
         int size = sizeof(SpawnAbi.Msg) + payload.Length;

@@ -195,6 +195,8 @@ public sealed class MountPlanner(IHostView host)
                 Propagation = o.Propagation,
                 Recursive = o.PropagationRecursive,
                 ConfigPath = path,
+                // a cgroup2 mount shows the cgroup namespace's root: it must follow the unshare
+                NeedsCgroup = m.Type == "cgroup2",
             });
             if (o.RecAttrSet != 0 || o.RecAttrClear != 0)
                 last.Add(new MountStep { Kind = MountStepKind.SetAttr, Target = dest, AttrSet = o.RecAttrSet, AttrClear = o.RecAttrClear, Recursive = true, ConfigPath = path });
@@ -212,8 +214,10 @@ public sealed class MountPlanner(IHostView host)
         {
             var d = devices[i];
             seen.Add(Normalize(d.Path));
+            // made in the container's devices cgroup, as runc makes them (the defaults below are
+            // allowed by any rules that let a container start)
             steps.Add(Device(Normalize(d.Path), d.Type, d.Major, d.Minor, d.FileMode ?? 0x1b6, d.Uid, d.Gid, newUserns)
-                      with { ConfigPath = $"$.linux.devices[{i}]" });
+                      with { ConfigPath = $"$.linux.devices[{i}]", NeedsCgroup = true });
         }
         foreach (var (p, major, minor) in DefaultDevices)
             if (!seen.Contains(p))

@@ -111,6 +111,26 @@ public sealed class ContainerPlannerTests
     }
 
     [Fact]
+    public void A_cgroup2_mount_and_the_specs_devices_wait_for_the_cgroup()
+    {
+        // a cgroup2 mount shows the root of the cgroup namespace: made before the child's
+        // unshare it would show the host's whole tree
+        var spec = Base("pid", "mount", "cgroup");
+        spec.Mounts =
+        [
+            new Mount { Destination = "/proc", Type = "proc", Source = "proc" },
+            new Mount { Destination = "/sys/fs/cgroup", Type = "cgroup2", Source = "cgroup2" },
+        ];
+        spec.Linux!.Devices = [new Device { Path = "/dev/fuse", Type = "c", Major = 10, Minor = 229 }];
+        var r = Create(spec);
+        var late = r.Steps.Skip(r.EarlySteps).ToList();
+        Assert.Contains(late, s => s.FsType == "cgroup2" && s.Target == "/sys/fs/cgroup");
+        Assert.Contains(late, s => s.Target == "/dev/fuse");
+        Assert.DoesNotContain(r.Steps.Take(r.EarlySteps), s => s.FsType == "cgroup2" || s.Target == "/dev/fuse");
+        Assert.Contains(r.Steps.Take(r.EarlySteps), s => s.Target == "/proc");
+    }
+
+    [Fact]
     public void Masked_and_read_only_paths_go_early_only_when_nothing_later_meets_them()
     {
         _host.CgroupView = FakeHost.V1;
@@ -148,6 +168,13 @@ public sealed class ContainerPlannerTests
         var mountedEarly = Make(); // a mount the spec lists later, but made early: before them
         mountedEarly.Mounts!.Add(new Mount { Destination = "/proc/sys/fs/binfmt_misc", Type = "tmpfs", Source = "tmpfs" });
         Assert.True(Create(mountedEarly).EarlyPaths);
+
+        var terminal = Make(); // its /dev/console is bound after pivot_root
+        Assert.False(ContainerPlanner.PlanCreate(terminal, Inputs with { Terminal = true }, _host).EarlyPaths);
+
+        var unclean = Make(); // compared cleaned: "/sys//fs/cgroup/x/" is under the late cgroup mount
+        unclean.Linux!.MaskedPaths = ["/sys//fs/cgroup/x/"];
+        Assert.False(Create(unclean).EarlyPaths);
 
         var userns = Make(); // no early steps at all
         userns.Linux!.Namespaces!.Add(new Namespace { Type = "user" });

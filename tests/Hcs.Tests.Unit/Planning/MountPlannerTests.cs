@@ -388,8 +388,10 @@ public sealed class MountPlannerTests
             },
         };
         var nodes = Plan(spec).Steps.Where(s => s.Kind == MountStepKind.Mknod).ToList();
-        Assert.Equal(new MountStep { Kind = MountStepKind.Mknod, Target = "/dev/sda", Mode = S_IFBLK | 0x1b0, Device = 0x801, Uid = 5, Gid = 6 }, nodes[0]);
-        Assert.Equal(new MountStep { Kind = MountStepKind.Mknod, Target = "/dev/fifo", Mode = S_IFIFO | 0x180, Device = 0, Uid = 0, Gid = 0 }, nodes[1]);
+        // the spec's devices are made in the container's devices cgroup, as runc makes them
+        Assert.Equal(new MountStep { Kind = MountStepKind.Mknod, Target = "/dev/sda", Mode = S_IFBLK | 0x1b0, Device = 0x801, Uid = 5, Gid = 6, NeedsCgroup = true }, nodes[0]);
+        Assert.Equal(new MountStep { Kind = MountStepKind.Mknod, Target = "/dev/fifo", Mode = S_IFIFO | 0x180, Device = 0, Uid = 0, Gid = 0, NeedsCgroup = true }, nodes[1]);
+        Assert.All(nodes.Skip(4), n => Assert.False(n.NeedsCgroup, n.Target)); // the defaults are not
         Assert.Equal(S_IFCHR | 0x1b6, nodes[2].Mode); // "u" is a character device; default mode 0666
         Assert.Equal(S_IFCHR | 0x1b6, nodes[3].Mode);
         Assert.Equal(10ul << 8 | 229, nodes[3].Device);
