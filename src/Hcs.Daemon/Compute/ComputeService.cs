@@ -93,19 +93,12 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         };
         var docBytes = HcsWriter.ToUtf8(w => HcsWriter.Write(w, doc));
         var specBytes = OciWriter.ToUtf8(spec);
-        // the intent first: a daemon killed from here on leaves a row its restart cleans up
-        if (!store.InsertIntent(new SystemRow(entry.Id, entry.Owner, SystemStates.Creating, docBytes, specBytes, entry.Created, 0,
-                                              null, null, bundle, entry.LogPath, isolation)))
-            throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{id}\" already exists", "$.Id");
-        PerfTrace.Mark("hcsd create: intent stored");
         lock (_gate)
         {
             if (!_systems.TryAdd(entry.Id, entry))
-            {
-                store.Delete(entry.Id);
                 throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{id}\" already exists", "$.Id");
-            }
         }
+        bool inserted = false;
         try
         {
             // the image's layers are held for this system until it is deleted (prune keeps them)
@@ -125,7 +118,24 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             var overlay = rootfs is { IsOverlay: true }
                 ? new OverlayRequest { Options = rootfs.OverlayOptions(), Upper = rootfs.Upper, Work = rootfs.Work } : null;
             PerfTrace.Mark("hcsd create: bundle written");
-            entry.InitPid = await backend.CreateAsync(entry.Id, new CreatePlan(bundle, overlay, pause, stdio), ct);
+            var created = backend.CreateAsync(entry.Id, new CreatePlan(bundle, overlay, pause, stdio), ct);
+            // The intent row is written while hcs-monitor creates (it took turns with it: 0.2 ms).
+            // A daemon killed before this row is on disk leaves a container, a bundle and maybe a
+            // lease that no row names: its restart removes those (ReconcileAsync: orphans,
+            // unknown bundles, leases of systems that do not exist). The client got no answer.
+            try
+            {
+                inserted = store.InsertIntent(new SystemRow(entry.Id, entry.Owner, SystemStates.Creating, docBytes, specBytes,
+                                                            entry.Created, 0, null, null, bundle, entry.LogPath, isolation));
+            }
+            catch
+            {
+                try { await created; } catch (Exception) { /* undone below */ }
+                throw;
+            }
+            PerfTrace.Mark("hcsd create: intent stored");
+            entry.InitPid = await created;
+            if (!inserted) throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{id}\" already exists", "$.Id");
             PerfTrace.Mark("hcsd create: monitor answered");
             entry.State = SystemStates.Created;
             store.SetState(entry.Id, SystemStates.Created, entry.InitPid);
@@ -137,7 +147,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             RemoveBundle(bundle);
             ForgetStorage(entry.Id);
             try { File.Delete(entry.LogPath!); } catch (IOException) { }
-            store.Delete(entry.Id);
+            if (inserted) store.Delete(entry.Id); // a row that was there before is not ours
             lock (_gate) _systems.Remove(entry.Id);
             throw;
         }
