@@ -89,44 +89,13 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
     /// HcsException it names.</summary>
     public async Task<MonitorResponse> CallAsync(MonitorRequest request, CancellationToken ct = default)
     {
-        var payload = Frames.Json(request);
-        // An idle pooled connection may have died with an earlier monitor: one retry on a fresh
-        // connection, only when nothing could have been processed (the write failed or the
-        // connection closed before any answer arrived).
-        for (int attempt = 0; ; attempt++)
-        {
-            NetworkStream? pooled = null;
-            var conn = attempt == 0 && _idle.TryTake(out pooled) ? pooled : await ConnectAsync(ct);
-            byte[]? answer;
-            try
-            {
-                await Frames.WriteAsync(conn, payload, ct);
-                answer = await Frames.ReadAsync(conn, ct);
-            }
-            catch (Exception e) when (e is IOException or SocketException && attempt == 0 && pooled is not null)
-            {
-                conn.Dispose();
-                DropIdle(); // the others are as old: the retry connects afresh
-                continue;
-            }
-            catch
-            {
-                conn.Dispose();
-                throw;
-            }
-            if (answer is null)
-            {
-                conn.Dispose();
-                if (attempt == 0 && pooled is not null) { DropIdle(); continue; }
-                throw new HcsException(HcsError.ConnectionClosed, "hcs-monitor closed the connection");
-            }
-            // a few idle connections are kept (each is a thread of hcs-monitor's); the rest close
-            if (_idle.Count < MaxIdle) _idle.Add(conn);
-            else conn.Dispose();
-            var response = Frames.Response(answer) ?? throw new HcsException(HcsError.ProtocolError, "unreadable monitor response");
-            ThrowIfError(response);
-            return response;
-        }
+        var (conn, answer) = await ExchangeAsync(Frames.Json(request), "the connection", refill: false, ct);
+        // a few idle connections are kept (each is a thread of hcs-monitor's); the rest close
+        if (_idle.Count < MaxIdle) _idle.Add(conn);
+        else conn.Dispose();
+        var response = Frames.Response(answer) ?? throw new HcsException(HcsError.ProtocolError, "unreadable monitor response");
+        ThrowIfError(response);
+        return response;
     }
 
     public static void ThrowIfError(MonitorResponse r)
@@ -144,11 +113,33 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
     public async Task<(NetworkStream Stream, MonitorResponse Info)> AttachAsync(string id, int pid, CancellationToken ct)
     {
         var payload = Frames.Json(new MonitorRequest { Op = MonitorOps.Attach, Id = id, Pid = pid });
+        var (conn, answer) = await ExchangeAsync(payload, "the attach", refill: true, ct);
+        try
+        {
+            var info = Frames.Response(answer) ?? throw new HcsException(HcsError.ProtocolError, "unreadable monitor response");
+            ThrowIfError(info);
+            return (conn, info);
+        }
+        catch
+        {
+            conn.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Writes one request and reads its answer, on an idle connection when there is one
+    /// (then, with <paramref name="refill"/>, a fresh one is made for the pool in the background,
+    /// as this one is not given back). An idle connection may have died with an earlier monitor:
+    /// one retry on a fresh connection, only when nothing could have been processed (the write
+    /// failed or the connection closed before any answer arrived); the other idle ones are as
+    /// old and are dropped. The caller owns the connection returned.</summary>
+    private async Task<(NetworkStream Conn, byte[] Answer)> ExchangeAsync(byte[] payload, string what, bool refill, CancellationToken ct)
+    {
         for (int attempt = 0; ; attempt++)
         {
             NetworkStream? pooled = null;
             var conn = attempt == 0 && _idle.TryTake(out pooled) ? pooled : await ConnectAsync(ct);
-            if (pooled is not null) _ = RefillAsync();
+            if (refill && pooled is not null) _ = RefillAsync();
             byte[]? answer;
             try
             {
@@ -157,7 +148,7 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
             }
             catch (Exception e) when (e is IOException or SocketException && attempt == 0 && pooled is not null)
             {
-                conn.Dispose(); // died with an earlier monitor: once more on a fresh connection
+                conn.Dispose();
                 DropIdle();
                 continue;
             }
@@ -166,23 +157,10 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
                 conn.Dispose();
                 throw;
             }
-            if (answer is null)
-            {
-                conn.Dispose();
-                if (attempt == 0 && pooled is not null) { DropIdle(); continue; }
-                throw new HcsException(HcsError.ConnectionClosed, "hcs-monitor closed the attach");
-            }
-            try
-            {
-                var info = Frames.Response(answer) ?? throw new HcsException(HcsError.ProtocolError, "unreadable monitor response");
-                ThrowIfError(info);
-                return (conn, info);
-            }
-            catch
-            {
-                conn.Dispose();
-                throw;
-            }
+            if (answer is not null) return (conn, answer);
+            conn.Dispose();
+            if (attempt == 0 && pooled is not null) { DropIdle(); continue; }
+            throw new HcsException(HcsError.ConnectionClosed, $"hcs-monitor closed {what}");
         }
     }
 

@@ -50,18 +50,13 @@ public sealed class SpawnRequest
     {
         foreach (var a in paths)
         {
-            if (Within(Hcs.Linux.Rootfs.MountPlanner.Normalize(Cwd), a)) return true;
+            if (Nested(Hcs.Linux.Rootfs.MountPlanner.Normalize(Cwd), a)) return true;
             foreach (var b in laterTargets)
-                if (Within(a, b) || Within(b, a)) return true;
+                if (Nested(a, b) || Nested(b, a)) return true;
         }
         return false;
 
-        static bool Within(string inner, string outer)
-        {
-            var i = inner.TrimEnd('/');
-            var o = outer.TrimEnd('/');
-            return i == o || o.Length == 0 || i.StartsWith(o + "/", StringComparison.Ordinal);
-        }
+        static bool Nested(string inner, string outer) => Hcs.Linux.Rootfs.MountPlanner.Nested(inner, outer);
     }
 
     public List<string> MaskedPaths { get; } = [];

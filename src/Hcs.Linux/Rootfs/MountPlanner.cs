@@ -318,13 +318,15 @@ public sealed class MountPlanner(IHostView host)
         steps.Clear();
         steps.AddRange(early);
         steps.AddRange(late);
+    }
 
-        static bool Nested(string inner, string outer)
-        {
-            var i = inner.TrimEnd('/');
-            var o = outer.TrimEnd('/');
-            return i == o || o.Length == 0 || i.StartsWith(o + "/", StringComparison.Ordinal);
-        }
+    /// <summary>Whether <paramref name="inner"/> is <paramref name="outer"/> or below it (paths in
+    /// the container, compared as written; "/" holds everything).</summary>
+    public static bool Nested(string inner, string outer)
+    {
+        var i = inner.TrimEnd('/');
+        var o = outer.TrimEnd('/');
+        return i == o || o.Length == 0 || i.StartsWith(o + "/", StringComparison.Ordinal);
     }
 
     public static string MapText(IReadOnlyList<IdMapping> maps)
