@@ -104,6 +104,20 @@ public sealed class DefaultSpecTests
     }
 
     [X64Fact]
+    public void Every_syscall_is_decided_in_a_few_steps()
+    {
+        // As a list, each allowed syscall walked every denied one (about 100 steps) and the
+        // kernel's replay of the filter for every syscall number made loading it 0.3 ms.
+        var filter = SeccompCompiler.Compile(DefaultSpec.Seccomp()).Filter;
+        foreach (var arch in new[] { AuditArchX86_64, AuditArchI386 })
+            for (int nr = 0; nr < 460; nr++)
+            {
+                Run(filter, nr, arch, out int steps);
+                Assert.True(steps <= 20, $"syscall {nr} of arch 0x{arch:x} took {steps} steps");
+            }
+    }
+
+    [X64Fact]
     public void Thirty_two_bit_syscalls_go_through_the_same_rules()
     {
         var filter = SeccompCompiler.Compile(DefaultSpec.Seccomp()).Filter;

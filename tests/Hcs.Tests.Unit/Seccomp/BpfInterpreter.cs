@@ -37,8 +37,15 @@ public static class BpfInterpreter
 
     /// <summary>Runs <paramref name="program"/> for syscall <paramref name="nr"/> and returns the
     /// filter's SECCOMP_RET_* value.</summary>
-    public static uint Run(byte[] program, int nr, uint arch = AuditArchX86_64, params ulong[] args)
+    public static uint Run(byte[] program, int nr, uint arch = AuditArchX86_64, params ulong[] args) =>
+        Run(program, nr, arch, out _, args);
+
+    /// <summary>As <see cref="Run(byte[], int, uint, ulong[])"/>, also counting the instructions
+    /// executed: the kernel replays the filter for every syscall number when it loads it (to
+    /// fill its allow cache), so the path length is what loading costs.</summary>
+    public static uint Run(byte[] program, int nr, uint arch, out int steps, params ulong[] args)
     {
+        steps = 0;
         Span<byte> data = stackalloc byte[DataSize];
         data.Clear();
         BinaryPrimitives.WriteInt32LittleEndian(data, nr);
@@ -55,6 +62,7 @@ public static class BpfInterpreter
 
         for (int pc = 0; pc < count; pc++)
         {
+            steps++;
             var (code, jt, jf, k) = At(program, pc);
             switch (code & 0x07)
             {
