@@ -255,8 +255,10 @@ struct hcs_spawn_plan {
  *                                                          masks, sysctl, console, setsid
  *             ◄── HCS_MSG_SECCOMP_FD (+fd) ───────────── (HCS_PLAN_SECCOMP_NOTIFY)
  *             ─── HCS_MSG_GO ──────────────────────────►
- *             ◄── HCS_MSG_READY ─────────────────────── waits on start_fd, then
- *                                                          startContainer hooks, execve
+ *             ◄── HCS_MSG_READY ─────────────────────── seccomp (without nnp), user and
+ *                                                          capabilities, then waits on start_fd
+ *                                                          (with startContainer hooks: waits,
+ *                                                          hooks, then those), execve
  *   any time: ◄── HCS_MSG_ERROR (hcs_error) ─────────── exits 1
  */
 enum hcs_msg_type {

@@ -110,6 +110,7 @@ HCS_HIDDEN void process_lookup(struct child *c);       /* resolve argv[0] */
 HCS_HIDDEN void process_limits(struct child *c);       /* rlimits, personality, keyring */
 HCS_HIDDEN void process_identity(struct child *c);     /* groups, uid/gid, capabilities, umask, nnp */
 HCS_HIDDEN void process_seccomp(struct child *c);
+HCS_HIDDEN void process_drop_privileges(struct child *c); /* seccomp (unless nnp or notify), then identity */
 HCS_HIDDEN void process_seccomp_notify(struct child *c); /* load now, hand the listener to the parent */
 HCS_HIDDEN HCS_NORETURN void process_exec(struct child *c);
 HCS_HIDDEN void run_child_hooks(struct child *c, const struct hcs_hook *hooks, uint32_t n, int32_t area);

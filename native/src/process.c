@@ -264,6 +264,20 @@ void process_seccomp(struct child *c)
     }
 }
 
+/* The seccomp filter (unless no_new_privs puts it right before execve, or it went in before
+ * READY for a seccomp agent), then the user, groups and capabilities: the filter first, since
+ * without no_new_privs loading it needs CAP_SYS_ADMIN. */
+void process_drop_privileges(struct child *c)
+{
+    const struct hcs_spawn_plan *p = c->plan;
+    child_at(c, HCS_AREA_SECCOMP, -1);
+    if (p->seccomp_len && !(p->flags & (HCS_PLAN_NO_NEW_PRIVS | HCS_PLAN_SECCOMP_NOTIFY)))
+        process_seccomp(c);
+    child_at(c, HCS_AREA_USER, -1);
+    process_identity(c);
+    child_at(c, HCS_AREA_NONE, -1);
+}
+
 /* Loaded before the start wait when a seccomp agent must receive the listener fd. */
 HCS_HIDDEN void process_seccomp_notify(struct child *c)
 {

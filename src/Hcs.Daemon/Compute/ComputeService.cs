@@ -1,3 +1,4 @@
+using Microsoft.Data.Sqlite;
 using Hcs.Daemon.Store;
 using Hcs.Linux.Containers;
 using Hcs.Linux.Documents;
@@ -351,12 +352,27 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
                 throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" is {s.State}: terminate it first or delete with force=true");
             if (s.State is not SystemStates.Stopped) s.Terminating = true;
             PerfTrace.Mark("hcsd delete: begin");
-            // the intent first, as for create: a daemon killed mid-delete finishes it at restart
-            store.SetState(id, SystemStates.Deleting);
-            try { await Backend(s).DeleteAsync(id, s.Bundle, force: true, ct); }
+            // The intent row is written while hcs-monitor deletes, as create's (they took turns:
+            // 0.1-0.2 ms): a daemon killed after the row says Deleting finishes the delete at
+            // restart. One killed before leaves the row as it was, maybe with the container gone:
+            // the system is then listed as before (stopped, or lost if it ran) and a second
+            // delete removes it (hcs-monitor answers a delete of what it does not have).
+            var deleted = Backend(s).DeleteAsync(id, s.Bundle, force: true, ct);
+            bool intent = false;
+            try
+            {
+                store.SetState(id, SystemStates.Deleting);
+                intent = true;
+            }
+            catch (Exception e) when (e is SqliteException or InvalidOperationException)
+            {
+                // the delete goes on (the container may be gone already); the row stays as it was
+                log.LogError("{Id}: cannot record the delete: {Message}", id, e.Message);
+            }
+            try { await deleted; }
             catch
             {
-                store.SetState(id, s.State);
+                if (intent) store.SetState(id, s.State);
                 throw;
             }
             PerfTrace.Mark("hcsd delete: monitor answered");

@@ -425,8 +425,17 @@ public sealed class ContainerEngine(EngineOptions options)
     public void StartSession(CreatedContainer created)
     {
         var session = created.Session ?? throw new InvalidOperationException("created without a session");
-        session.Go();
-        var m = session.Receive();
+        SpawnMessage m;
+        try
+        {
+            session.Go();
+            m = session.Receive();
+        }
+        catch (ErrnoException) when (session.PendingError() is { } error)
+        {
+            // it died of its own error before GO arrived (it drops its privileges after READY)
+            m = new SpawnMessage(SpawnAbi.MsgError, -1, error);
+        }
         session.Dispose();
         if (m.Type == SpawnAbi.MsgError)
         {

@@ -5,9 +5,9 @@ using Xunit.Abstractions;
 namespace Hcs.Tests.Integration.Daemon;
 
 /// <summary>
-/// kill -9 of hcsd in the middle of create, start and exec, at a random moment (0-40 ms after
-/// the request left), many times; after each restart the system is either absent without a
-/// trace or fully usable, and what was answered before the kill holds. At the end, after
+/// kill -9 of hcsd in the middle of create, start, exec and delete, at a random moment (0-40 ms
+/// after the request left; 0-8 for delete), many times; after each restart the system is either
+/// absent without a trace or fully usable, and what was answered before the kill holds. At the end, after
 /// deleting everything and restarting once more, nothing is left: no row, cgroup, mount,
 /// process, bundle or log. The seed is printed; HCS_CRASH_SEED=N repeats a run.
 /// </summary>
@@ -24,6 +24,9 @@ public sealed class CrashTests(ITestOutputHelper output)
     [RootFact]
     public Task KilledDuringExec_LeavesTheProcessAbsentOrAdopted() => CrashLoop("exec");
 
+    [RootFact]
+    public Task KilledDuringDelete_LeavesTheSystemGoneOrDeletable() => CrashLoop("delete");
+
     private async Task CrashLoop(string operation)
     {
         int seed = Environment.GetEnvironmentVariable("HCS_CRASH_SEED") is { Length: > 0 } s ? int.Parse(s) : Random.Shared.Next();
@@ -38,16 +41,18 @@ public sealed class CrashTests(ITestOutputHelper output)
             var id = DaemonApi.NewId(operation);
             ids.Add(id);
             if (operation == "start") (await d.CreateSystemAsync(id, Hcsd.ContainerDocument())).Expect(201);
-            if (operation == "exec") await d.CreateAndStartAsync(id, Hcsd.ContainerDocument());
+            if (operation is "exec" or "delete") await d.CreateAndStartAsync(id, Hcsd.ContainerDocument());
 
             var request = operation switch
             {
                 "create" => d.CreateSystemAsync(id, Hcsd.ContainerDocument()),
                 "start" => d.PostAsync($"v2/compute-systems/{id}/start"),
+                "delete" => d.DeleteAsync($"v2/compute-systems/{id}?force=true"),
                 _ => d.PostAsync($"v2/compute-systems/{id}/processes",
                                  """{"CommandArgs":["sleep","1000"],"CreateStdOutPipe":true,"CreateStdErrPipe":true}"""),
             };
-            var delay = random.Next(0, 41);
+            // a forced delete is answered within a few ms: kill sooner to land inside it
+            var delay = random.Next(0, operation == "delete" ? 9 : 41);
             await Task.Delay(delay);
             await d.KillAsync();
             ApiResponse? answered = null;
@@ -64,6 +69,7 @@ public sealed class CrashTests(ITestOutputHelper output)
                 {
                     "create" => AfterCreate(d, id, answered),
                     "start" => AfterStart(d, id, answered),
+                    "delete" => AfterDelete(d, id, answered),
                     _ => AfterExec(d, id, answered),
                 });
             }
@@ -110,6 +116,25 @@ public sealed class CrashTests(ITestOutputHelper output)
             Assert.Equal("Running", state);
             await Use(d, id);
         }
+    }
+
+    /// <summary>Gone without a trace (always, once the delete was answered), or still listed
+    /// (running, or stopped if the container went first) and removed by a second delete.</summary>
+    private static async Task AfterDelete(Hcsd d, string id, ApiResponse? answered)
+    {
+        var get = await d.GetAsync($"v2/compute-systems/{id}");
+        if (get.Status != 404)
+        {
+            Assert.True(answered is null || answered.Status != 204, $"answered 204, then listed again: {get}");
+            var state = get.Json?["State"]?.GetValue<string>();
+            Assert.True(state is "Running" or "Stopped", $"after an interrupted delete: {get}");
+            (await d.DeleteAsync($"v2/compute-systems/{id}?force=true")).Expect(204);
+            (await d.GetAsync($"v2/compute-systems/{id}")).ExpectError(404, "HCS_E_SYSTEM_NOT_FOUND");
+        }
+        HostTraces.AssertNone(d, id);
+        // the id is free again
+        await d.CreateAndStartAsync(id, Hcsd.ContainerDocument());
+        await Use(d, id);
     }
 
     /// <summary>The system runs; every process in it besides the init is one hcsd knows (adopted
