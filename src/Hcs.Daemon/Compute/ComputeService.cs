@@ -119,23 +119,17 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             var overlay = rootfs is { IsOverlay: true }
                 ? new OverlayRequest { Options = rootfs.OverlayOptions(), Upper = rootfs.Upper, Work = rootfs.Work } : null;
             PerfTrace.Mark("hcsd create: bundle written");
-            var created = backend.CreateAsync(entry.Id, new CreatePlan(bundle, overlay, pause, stdio), ct);
             // The intent row is written while hcs-monitor creates (it took turns with it: 0.2 ms).
             // A daemon killed before this row is on disk leaves a container, a bundle and maybe a
             // lease that no row names: its restart removes those (ReconcileAsync: orphans,
             // unknown bundles, leases of systems that do not exist). The client got no answer.
-            try
+            // A failed write is thrown once the monitor has answered, and undone below.
+            entry.InitPid = await backend.CreateAsync(entry.Id, new CreatePlan(bundle, overlay, pause, stdio), meanwhile: () =>
             {
                 inserted = store.InsertIntent(new SystemRow(entry.Id, entry.Owner, SystemStates.Creating, docBytes, specBytes,
                                                             entry.Created, 0, null, null, bundle, entry.LogPath, isolation));
-            }
-            catch
-            {
-                try { await created; } catch (Exception) { /* undone below */ }
-                throw;
-            }
-            PerfTrace.Mark("hcsd create: intent stored");
-            entry.InitPid = await created;
+                PerfTrace.Mark("hcsd create: intent stored");
+            }, ct);
             if (!inserted) throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{id}\" already exists", "$.Id");
             PerfTrace.Mark("hcsd create: monitor answered");
             entry.State = SystemStates.Created;
@@ -357,19 +351,23 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             // restart. One killed before leaves the row as it was, maybe with the container gone:
             // the system is then listed as before (stopped, or lost if it ran) and a second
             // delete removes it (hcs-monitor answers a delete of what it does not have).
-            var deleted = Backend(s).DeleteAsync(id, s.Bundle, force: true, ct);
             bool intent = false;
             try
             {
-                store.SetState(id, SystemStates.Deleting);
-                intent = true;
+                await Backend(s).DeleteAsync(id, s.Bundle, force: true, ct, meanwhile: () =>
+                {
+                    try
+                    {
+                        store.SetState(id, SystemStates.Deleting);
+                        intent = true;
+                    }
+                    catch (Exception e) when (e is SqliteException or InvalidOperationException)
+                    {
+                        // the delete goes on (the container may be gone already); the row stays as it was
+                        log.LogError("{Id}: cannot record the delete: {Message}", id, e.Message);
+                    }
+                });
             }
-            catch (Exception e) when (e is SqliteException or InvalidOperationException)
-            {
-                // the delete goes on (the container may be gone already); the row stays as it was
-                log.LogError("{Id}: cannot record the delete: {Message}", id, e.Message);
-            }
-            try { await deleted; }
             catch
             {
                 if (intent) store.SetState(id, s.State);

@@ -17,14 +17,17 @@ public sealed record CreatePlan(string Bundle, OverlayRequest? Overlay, string? 
 public interface IIsolationBackend
 {
     string Kind { get; }
-    /// <summary>Creates (not starts) the system; returns the init's pid.</summary>
-    Task<int> CreateAsync(string id, CreatePlan plan, CancellationToken ct);
+    /// <summary>Creates (not starts) the system; returns the init's pid. <paramref name="meanwhile"/>
+    /// (the caller's store write) runs while the backend creates; its exception is thrown once the
+    /// backend has answered.</summary>
+    Task<int> CreateAsync(string id, CreatePlan plan, Action? meanwhile, CancellationToken ct);
     Task StartAsync(string id, CancellationToken ct);
     Task<(int Pid, bool Terminal)> ExecAsync(string id, Process process, StdioRequest stdio, CancellationToken ct);
     /// <summary>pid 0 = the init.</summary>
     Task SignalAsync(string id, int pid, int signal, CancellationToken ct);
     Task KillAllAsync(string id, CancellationToken ct);
-    Task DeleteAsync(string id, string bundle, bool force, CancellationToken ct);
+    /// <summary>Removes the system; <paramref name="meanwhile"/> as for <see cref="CreateAsync"/>.</summary>
+    Task DeleteAsync(string id, string bundle, bool force, CancellationToken ct, Action? meanwhile = null);
     void Pause(string id);
     void Resume(string id);
     void Update(string id, Resources resources);

@@ -20,18 +20,24 @@ public sealed class ProcessBackend(MonitorClient monitor, ContainerEngine engine
 
     public string Kind => "Process";
 
-    public async Task<int> CreateAsync(string id, CreatePlan plan, CancellationToken ct)
+    // create, start and delete call the monitor blocking (MonitorClient.Call): they are on every
+    // container's critical path. The rest await.
+
+    public Task<int> CreateAsync(string id, CreatePlan plan, Action? meanwhile, CancellationToken ct)
     {
-        var r = await monitor.CallAsync(new MonitorRequest
+        var r = monitor.Call(new MonitorRequest
         {
             Op = MonitorOps.Create, Id = id, Bundle = plan.Bundle, Overlay = plan.Overlay,
             InitExecPath = plan.InitExecPath, Stdio = plan.Stdio,
-        }, Uncancellable);
-        return r.Pid;
+        }, meanwhile);
+        return Task.FromResult(r.Pid);
     }
 
-    public Task StartAsync(string id, CancellationToken ct) =>
-        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.Start, Id = id }, Uncancellable);
+    public Task StartAsync(string id, CancellationToken ct)
+    {
+        monitor.Call(new MonitorRequest { Op = MonitorOps.Start, Id = id });
+        return Task.CompletedTask;
+    }
 
     public async Task<(int Pid, bool Terminal)> ExecAsync(string id, Process process, StdioRequest stdio, CancellationToken ct)
     {
@@ -46,8 +52,11 @@ public sealed class ProcessBackend(MonitorClient monitor, ContainerEngine engine
     public Task KillAllAsync(string id, CancellationToken ct) =>
         monitor.CallAsync(new MonitorRequest { Op = MonitorOps.KillAll, Id = id }, Uncancellable);
 
-    public Task DeleteAsync(string id, string bundle, bool force, CancellationToken ct) =>
-        monitor.CallAsync(new MonitorRequest { Op = MonitorOps.Delete, Id = id, Bundle = bundle, Force = force }, Uncancellable);
+    public Task DeleteAsync(string id, string bundle, bool force, CancellationToken ct, Action? meanwhile = null)
+    {
+        monitor.Call(new MonitorRequest { Op = MonitorOps.Delete, Id = id, Bundle = bundle, Force = force }, meanwhile);
+        return Task.CompletedTask;
+    }
 
     public void Pause(string id) => engine.Pause(id);
     public void Resume(string id) => engine.Resume(id);

@@ -106,6 +106,98 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
             r.Errors?.Select(e => new Schema.DocumentError(e.Path, e.Message)).ToList());
     }
 
+    // ---- blocking calls ----------------------------------------------------------------
+
+    /// <summary>Idle connections only ever used with blocking calls: .NET runs a socket that has
+    /// seen one asynchronous operation through its epoll thread for good, so these never do.</summary>
+    private readonly ConcurrentBag<NetworkStream> _blockingIdle = [];
+
+    /// <summary>A request and its answer on the calling thread, for the requests on a
+    /// container's critical path (create, start, delete). A blocked receive is woken by the
+    /// kernel directly; an awaited one first wakes .NET's epoll thread, which hands the
+    /// continuation to a pool worker, which wakes in turn (about 0.04 ms per call, measured).
+    /// The caller's pool thread waits for the monitor, as it does for the store (hcsd raises the
+    /// pool's minimum for that). <paramref name="meanwhile"/> runs once the request is sent,
+    /// before the answer is read (the caller's store write); its exception is thrown after the
+    /// answer was read, whatever the answer. Falls back to <see cref="CallAsync"/> when no
+    /// monitor answers (that path starts one).</summary>
+    public MonitorResponse Call(MonitorRequest request, Action? meanwhile = null)
+    {
+        var frame = Frames.Frame(Frames.Json(request));
+        Exception? meanwhileError = null;
+        bool ranMeanwhile = false;
+        void RunMeanwhile()
+        {
+            if (ranMeanwhile || meanwhile is null) return;
+            ranMeanwhile = true;
+            try { meanwhile(); }
+            catch (Exception e) { meanwhileError = e; }
+        }
+        for (int attempt = 0; ; attempt++)
+        {
+            NetworkStream? pooled = null;
+            var conn = attempt == 0 && _blockingIdle.TryTake(out pooled) ? pooled : TryConnectBlocking();
+            if (conn is null)
+            {
+                var sent = CallAsync(request);
+                RunMeanwhile();
+                var answered = sent.GetAwaiter().GetResult();
+                if (meanwhileError is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(meanwhileError);
+                return answered;
+            }
+            byte[]? answer;
+            try
+            {
+                conn.Write(frame);
+                RunMeanwhile();
+                answer = Frames.Read(conn);
+            }
+            catch (Exception e) when (e is IOException or SocketException && attempt == 0 && pooled is not null)
+            {
+                conn.Dispose();
+                DropBlockingIdle();
+                continue;
+            }
+            catch
+            {
+                conn.Dispose();
+                throw;
+            }
+            if (answer is null)
+            {
+                conn.Dispose();
+                if (attempt == 0 && pooled is not null) { DropBlockingIdle(); continue; }
+                throw new HcsException(HcsError.ConnectionClosed, "hcs-monitor closed the connection");
+            }
+            if (_blockingIdle.Count < MaxIdle) _blockingIdle.Add(conn);
+            else conn.Dispose();
+            if (meanwhileError is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(meanwhileError);
+            var response = Frames.Response(answer) ?? throw new HcsException(HcsError.ProtocolError, "unreadable monitor response");
+            ThrowIfError(response);
+            return response;
+        }
+    }
+
+    private NetworkStream? TryConnectBlocking()
+    {
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            s.Connect(new UnixDomainSocketEndPoint(_socket));
+            return new NetworkStream(s, ownsSocket: true);
+        }
+        catch (SocketException)
+        {
+            s.Dispose();
+            return null;
+        }
+    }
+
+    private void DropBlockingIdle()
+    {
+        while (_blockingIdle.TryTake(out var stale)) stale.Dispose();
+    }
+
     /// <summary>A connection streaming one process's stdio (frames as the public attach protocol).
     /// An idle connection is taken when there is one: hcs-monitor already has a thread reading
     /// it, where a new connection would first wait for the accept and a new thread (0.2-0.3 ms
@@ -226,6 +318,7 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
     public ValueTask DisposeAsync()
     {
         while (_idle.TryTake(out var c)) c.Dispose();
+        DropBlockingIdle();
         return ValueTask.CompletedTask;
     }
 }
