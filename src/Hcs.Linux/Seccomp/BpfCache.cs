@@ -119,6 +119,21 @@ internal static class BpfCache
     /// changes the key.</summary>
     private static string? LibraryFingerprint()
     {
+        // stat() of some ten paths on every container create otherwise; a library replaced
+        // within the last second may still be taken for the old one (its filters only differ for
+        // syscalls one of the two does not know)
+        long now = Environment.TickCount64;
+        if (_fingerprint is { } last && now - last.At < 1000) return last.Value;
+        var value = ReadLibraryFingerprint();
+        if (value is not null) _fingerprint = new Fingerprint(value, now); // one reference: no torn reads
+        return value;
+    }
+
+    private sealed record Fingerprint(string Value, long At);
+    private static Fingerprint? _fingerprint;
+
+    private static string? ReadLibraryFingerprint()
+    {
         var text = new StringBuilder();
         foreach (var dir in LibraryDirectories())
         {
