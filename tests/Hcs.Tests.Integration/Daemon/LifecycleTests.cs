@@ -99,8 +99,9 @@ public sealed class LifecycleTests
 
         // the init exits: hcs-monitor removes the cgroup then, without waiting for the delete
         var id = DaemonApi.NewId("gone");
-        await d.CreateAndStartAsync(id, Hcsd.ContainerDocument("true"));
-        Assert.NotEmpty(CgroupDirs(id)); // made at create; true may not have exited yet, or has
+        (await d.CreateSystemAsync(id, Hcsd.ContainerDocument("true"))).Expect(201);
+        Assert.NotEmpty(CgroupDirs(id)); // made at create (once started, true may be gone with it at once)
+        (await d.PostAsync($"v2/compute-systems/{id}/start")).Expect(200);
         (await d.PostAsync($"v2/compute-systems/{id}/wait?timeoutMs=20000")).Expect(200);
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (CgroupDirs(id).Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(10);
