@@ -304,7 +304,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
         if (system.Started) throw new HcsException(HcsError.InvalidState, $"compute system \"{system.Id}\" is already started");
         if (init.Exited) throw new HcsException(HcsError.InvalidState, $"the init of \"{system.Id}\" exited before start");
         Linux.PerfTrace.Mark("monitor start: begin");
-        if (system.Record is { } record) engine.Start(record);
+        if (system.Record is { } record) engine.Start(record, knownCreated: true); // checked just above
         else engine.Start(system.Id);
         Linux.PerfTrace.Mark("monitor start: done");
         system.Started = true;

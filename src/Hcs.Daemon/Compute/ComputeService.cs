@@ -133,7 +133,9 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             if (!inserted) throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{id}\" already exists", "$.Id");
             PerfTrace.Mark("hcsd create: monitor answered");
             entry.State = SystemStates.Created;
-            store.SetState(entry.Id, SystemStates.Created, entry.InitPid);
+            // after the answer: a restart finds the row Creating and the container in hcs-monitor,
+            // and takes it as created (ReconcileAsync)
+            store.SetCreatedSoon(entry.Id, entry.InitPid);
             PerfTrace.Mark("hcsd create: stored");
         }
         catch
@@ -652,9 +654,10 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
 
     /// <summary>
     /// Called when hcsd starts and whenever the monitor subscription is (re)established: rows
-    /// left "Creating" by a killed daemon are undone; systems that exited while nobody listened
-    /// get their exit; systems the monitor no longer has stopped unexpectedly; what the host has
-    /// and the store does not is removed.
+    /// left "Creating" by a killed daemon are kept as created when the monitor has the whole
+    /// container (the Created state is written after the answer), else undone; systems that
+    /// exited while nobody listened get their exit; systems the monitor no longer has stopped
+    /// unexpectedly; what the host has and the store does not is removed.
     /// </summary>
     public async Task ReconcileAsync(CancellationToken ct)
     {
@@ -662,8 +665,25 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         var processRows = store.Processes();
         var backend = backends["Process"];
         var live = (await backend.ListAsync(ct)).ToDictionary(x => x.Id);
-        foreach (var row in rows)
+        foreach (var stored in rows)
         {
+            var row = stored;
+            if (row.State == SystemStates.Creating)
+            {
+                bool ours;
+                lock (_gate) ours = _systems.ContainsKey(row.Id);
+                // a create of this daemon (a reconcile after the monitor reconnected): in progress,
+                // or answered with its Created state still queued; it decides itself
+                if (ours) continue;
+                if (live.TryGetValue(row.Id, out var made))
+                {
+                    // the monitor made the whole container (it lists none it is still making); the
+                    // daemon died before the Created state was on disk, maybe before it answered
+                    log.LogInformation("{Id}: created before the restart: kept", row.Id);
+                    store.SetState(row.Id, SystemStates.Created, made.InitPid);
+                    row = row with { State = SystemStates.Created, InitPid = made.InitPid };
+                }
+            }
             if (row.State is SystemStates.Creating or SystemStates.Deleting)
             {
                 log.LogWarning(row.State == SystemStates.Creating ? "undoing the interrupted create of {Id}" : "finishing the interrupted delete of {Id}", row.Id);

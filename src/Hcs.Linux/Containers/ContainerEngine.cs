@@ -379,11 +379,15 @@ public sealed class ContainerEngine(EngineOptions options)
     public void Start(string id) => Start(Store.Load(id));
 
     /// <summary>Start with the record the caller kept since create (hcs-monitor): no state files
-    /// read. Its config needs only what start and delete use (hooks, namespaces).</summary>
-    public void Start(ContainerRecord record)
+    /// read. Its config needs only what start and delete use (hooks, namespaces).
+    /// <paramref name="knownCreated"/>: the caller knows the container is created and not paused
+    /// (hcs-monitor watches its init and was never asked to start it; hcsd refuses to start a
+    /// paused system), so its status is not read again (/proc, the freezer: a tenth of a
+    /// millisecond of every start). A container whose init has gone is still refused.</summary>
+    public void Start(ContainerRecord record, bool knownCreated = false)
     {
         var id = record.Id;
-        switch (StatusOf(record))
+        switch (knownCreated ? ContainerStatus.Created : StatusOf(record))
         {
             case ContainerStatus.Stopped: throw new RuntimeError("cannot start a container that has stopped", RuntimeErrorKind.InvalidState);
             case ContainerStatus.Running: throw new RuntimeError("cannot start an already running container", RuntimeErrorKind.InvalidState);
