@@ -31,6 +31,7 @@ struct child {
     uint32_t state2_len;
     char *stack2;        /* stack for the process cloned by the intermediate */
     int paths_done;      /* read-only and masked paths made already (HCS_PLAN_EARLY_PATHS) */
+    int errors_to_stderr;/* after READY with an exec fifo: the parent may not read the socket again */
     int32_t area;        /* what the child is working on (enum hcs_area), for errors */
     int32_t index;
     char exe[4096];      /* argv[0] resolved against PATH inside the container */

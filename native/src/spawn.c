@@ -285,7 +285,9 @@ int child_run(struct child *c)
     /* The filter and the identity go in while the parent answers create and the caller asks
      * for start (0.2-0.3 ms off every start), as runc does them before its start wait. Not
      * with startContainer hooks, which run before them (with the runtime's privileges). A
-     * failure is reported as before: the parent learns it at start, from this socket. */
+     * failure shows at start: from this socket when start comes through it (runhcs run);
+     * through the exec fifo, start finds the init gone, and the error is on its stderr. */
+    c->errors_to_stderr = p->start_fd >= 0 && p->start_fd != c->sync_fd;
     int before_start = p->n_start_container_hooks == 0;
     if (before_start)
         process_drop_privileges(c);

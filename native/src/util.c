@@ -100,7 +100,24 @@ void child_fail_errno(struct child *c, int err, const char *step, const char *d1
     err_set(&e, err, step, d1, d2);
     e.area = c->area;
     e.index = c->index;
-    sync_send(c->sync_fd, HCS_MSG_ERROR, 0, &e);
+    if (sync_send(c->sync_fd, HCS_MSG_ERROR, 0, &e) < 0 || c->errors_to_stderr) {
+        /* Nobody may listen any more (after create, the parent of a container started through
+         * its exec fifo lets the socket go): say it on the process's stderr, its log, too. */
+        char line[sizeof e.step + sizeof e.detail + 48];
+        char num[24];
+        str_copy(line, sizeof line, "hcs: ");
+        str_append(line, sizeof line, e.step);
+        if (e.detail[0]) {
+            str_append(line, sizeof line, " ");
+            str_append(line, sizeof line, e.detail);
+        }
+        str_append(line, sizeof line, ": errno ");
+        str_uint(num, sizeof num, (unsigned)err);
+        str_append(line, sizeof line, num);
+        str_append(line, sizeof line, "\n");
+        ssize_t ignored = write(2, line, str_len(line));
+        (void)ignored;
+    }
     _exit(1);
 }
 

@@ -58,6 +58,12 @@ if (options.Group is { } group && (gid = PeerCredentials.GroupId(group)) is null
     return 2;
 }
 Umask(0x3f); // 0077: the socket, store and logs are created private
+// create, start and delete wait for hcs-monitor on their pool thread (MonitorClient.Call), as
+// store writes do, unseen by the pool's detection of blocked threads: up to this many such waits
+// get a thread at once, without the pool's slow injection past its minimum (the cores). Threads
+// are made only when needed.
+ThreadPool.GetMinThreads(out int minWorkers, out int minIo);
+ThreadPool.SetMinThreads(Math.Max(minWorkers, 32), minIo);
 // Whatever hcsd inherited (a lock of its caller, a terminal's extra fds) must not pass on to the
 // long-lived monitor it starts: close-on-exec for every fd but stdio.
 NativeMethods.close_range(3, uint.MaxValue, 4 /* CLOSE_RANGE_CLOEXEC */);

@@ -132,10 +132,13 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             }, ct);
             if (!inserted) throw new HcsException(HcsError.SystemAlreadyExists, $"compute system \"{id}\" already exists", "$.Id");
             PerfTrace.Mark("hcsd create: monitor answered");
-            entry.State = SystemStates.Created;
-            // after the answer: a restart finds the row Creating and the container in hcs-monitor,
-            // and takes it as created (ReconcileAsync)
-            store.SetCreatedSoon(entry.Id, entry.InitPid);
+            lock (entry)
+            {
+                // the init's exit may have come first (it drops its privileges after READY, and
+                // can fail there): then it stays Stopped
+                if (!entry.Exited.Task.IsCompleted) entry.State = SystemStates.Created;
+                store.SetCreated(entry.Id, entry.InitPid);
+            }
             PerfTrace.Mark("hcsd create: stored");
         }
         catch
@@ -655,7 +658,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
     /// <summary>
     /// Called when hcsd starts and whenever the monitor subscription is (re)established: rows
     /// left "Creating" by a killed daemon are kept as created when the monitor has the whole
-    /// container (the Created state is written after the answer), else undone; systems that
+    /// container, else undone; systems that
     /// exited while nobody listened get their exit; systems the monitor no longer has stopped
     /// unexpectedly; what the host has and the store does not is removed.
     /// </summary>
@@ -672,13 +675,13 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             {
                 bool ours;
                 lock (_gate) ours = _systems.ContainsKey(row.Id);
-                // a create of this daemon (a reconcile after the monitor reconnected): in progress,
-                // or answered with its Created state still queued; it decides itself
+                // a create of this daemon still in progress (a reconcile after the monitor
+                // reconnected): it decides itself
                 if (ours) continue;
                 if (live.TryGetValue(row.Id, out var made))
                 {
                     // the monitor made the whole container (it lists none it is still making); the
-                    // daemon died before the Created state was on disk, maybe before it answered
+                    // daemon died before it recorded that (the client got no answer)
                     log.LogInformation("{Id}: created before the restart: kept", row.Id);
                     store.SetState(row.Id, SystemStates.Created, made.InitPid);
                     row = row with { State = SystemStates.Created, InitPid = made.InitPid };

@@ -117,10 +117,11 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
     /// kernel directly; an awaited one first wakes .NET's epoll thread, which hands the
     /// continuation to a pool worker, which wakes in turn (about 0.04 ms per call, measured).
     /// The caller's pool thread waits for the monitor, as it does for the store (hcsd raises the
-    /// pool's minimum for that). <paramref name="meanwhile"/> runs once the request is sent,
+    /// pool's minimum for that, Program.cs). <paramref name="meanwhile"/> runs once the request is sent,
     /// before the answer is read (the caller's store write); its exception is thrown after the
-    /// answer was read, whatever the answer. Falls back to <see cref="CallAsync"/> when no
-    /// monitor answers (that path starts one).</summary>
+    /// answer was read, unless the monitor reported a failure of its own, which is thrown
+    /// instead. Falls back to <see cref="CallAsync"/> when no monitor answers (that path starts
+    /// one).</summary>
     public MonitorResponse Call(MonitorRequest request, Action? meanwhile = null)
     {
         var frame = Frames.Frame(Frames.Json(request));
@@ -139,9 +140,10 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
             var conn = attempt == 0 && _blockingIdle.TryTake(out pooled) ? pooled : TryConnectBlocking();
             if (conn is null)
             {
+                // no monitor answers (it is starting): the ordinary path, which starts it
                 var sent = CallAsync(request);
                 RunMeanwhile();
-                var answered = sent.GetAwaiter().GetResult();
+                var answered = sent.GetAwaiter().GetResult(); // throws the monitor's failure first
                 if (meanwhileError is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(meanwhileError);
                 return answered;
             }
@@ -171,9 +173,9 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
             }
             if (_blockingIdle.Count < MaxIdle) _blockingIdle.Add(conn);
             else conn.Dispose();
-            if (meanwhileError is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(meanwhileError);
             var response = Frames.Response(answer) ?? throw new HcsException(HcsError.ProtocolError, "unreadable monitor response");
-            ThrowIfError(response);
+            ThrowIfError(response); // the monitor's own failure says more (a document's errors, their paths)
+            if (meanwhileError is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(meanwhileError);
             return response;
         }
     }

@@ -47,9 +47,9 @@ public sealed class SystemStore : IDisposable
 
     // ---- writes that can wait -------------------------------------------------------------
     //
-    // A state the monitor can tell again (created, started, an exit) and a delete's last step (the
-    // row is 'Deleting' until then, which a restart finishes) need not be on disk before the
-    // answer: a daemon killed first restores them in ReconcileAsync. They are queued, and written before
+    // A state the monitor can tell again (started, an exit) and a delete's last step (the row is
+    // 'Deleting' until then, which a restart finishes) need not be on disk before the answer: a
+    // daemon killed first restores them in ReconcileAsync. They are queued, and written before
     // the next write or read (so the order on disk is the order of the calls), or within
     // FlushDelay, in one transaction.
 
@@ -163,9 +163,10 @@ public sealed class SystemStore : IDisposable
 
     public void Delete(string id) => Exec(DeleteSql, ("$id", id));
 
-    /// <summary>A created system's state and init, written soon (see Later): until then the row
-    /// says Creating, which a restart takes as created when hcs-monitor has the container.</summary>
-    public void SetCreatedSoon(string id, int initPid) => Later(StateSql, ("$s", "Created"), ("$pid", initPid), ("$id", id));
+    /// <summary>A created system's init, and its state unless an exit got there first.</summary>
+    public void SetCreated(string id, int initPid) =>
+        Exec("UPDATE systems SET init_pid = $pid, state = CASE state WHEN 'Creating' THEN 'Created' ELSE state END WHERE id = $id",
+             ("$pid", initPid), ("$id", id));
 
     /// <summary>A started system's state, written soon (see Later).</summary>
     public void SetRunningSoon(string id) => Later(StateSql, ("$s", "Running"), ("$pid", null), ("$id", id));

@@ -435,10 +435,11 @@ public sealed class ContainerEngine(EngineOptions options)
             session.Go();
             m = session.Receive();
         }
-        catch (ErrnoException) when (session.PendingError() is { } error)
+        catch (ErrnoException e)
         {
-            // it died of its own error before GO arrived (it drops its privileges after READY)
-            m = new SpawnMessage(SpawnAbi.MsgError, -1, error);
+            // it died before GO arrived: of its own error (it drops its privileges after READY),
+            // which it sent, or killed; undone below either way
+            m = new SpawnMessage(SpawnAbi.MsgError, -1, session.PendingError() ?? new SpawnException(e.Errno, "start the container process", ""));
         }
         session.Dispose();
         if (m.Type == SpawnAbi.MsgError)

@@ -28,7 +28,7 @@ internal static class BpfCache
 {
     /// <summary>Bump when the compiler's output for the same input changes (rules skipped,
     /// attributes set, the list of tolerated unknown names), so old entries stop matching.</summary>
-    private const string CompilerVersion = "hcs-seccomp/2";
+    private const string CompilerVersion = "hcs-seccomp/3";
 
     private static ReadOnlySpan<byte> Magic => "HCSBPF1\n"u8;
     private const int HeaderLength = 8 + SHA256.HashSizeInBytes;

@@ -24,7 +24,7 @@ public sealed record SeccompProgram(byte[] Filter, uint Flags, bool UsesNotify)
 /// action equals the default action is skipped (libseccomp refuses it); the native
 /// architecture is always in the filter; a rule with two conditions on the same argument
 /// becomes one rule per condition (libseccomp cannot AND them), otherwise one rule ANDs all
-/// conditions; profiles with more than 32 rules get libseccomp's binary-tree layout. An
+/// conditions; filters of more than 32 syscall rules get libseccomp's binary-tree layout. An
 /// architecture of the other byte order than the host is left out (one filter cannot mix
 /// them, and this kernel never reports such an architecture).</para>
 /// <para>Stricter than runc, every problem is an error with its JSON path, all reported at once:
@@ -45,7 +45,7 @@ public static class SeccompCompiler
     /// <summary>BPF_MAXINSNS: the kernel's limit on a classic-BPF program.</summary>
     private const int MaxInstructions = 4096;
 
-    /// <summary>Above this many syscalls (libseccomp rules, not profile entries) the filter is
+    /// <summary>Above this many syscalls (libseccomp rules added, not profile entries) the filter is
     /// built as libseccomp's binary tree: small profiles are faster as a list, and libseccomp
     /// 2.5.4 mis-builds a tree for a filter without rules. Counted per syscall because one
     /// profile entry may name hundreds: hcs's default deny-list is 3 entries and 60 syscalls, and
@@ -151,8 +151,6 @@ public static class SeccompCompiler
                 errors.ThrowIfAny(Source);
             }
             Libseccomp.seccomp_attr_set(ctx, Libseccomp.AttrSysRawRc, 1); // better messages only: ignore failure
-            if (plan.Rules.Sum(rule => rule.Names.Count) > BinaryTreeThreshold)
-                Libseccomp.seccomp_attr_set(ctx, Libseccomp.AttrOptimize, 2); // an optimisation: ignore failure
 
             // Architectures first: a rule is translated for the architectures present when it is added.
             foreach (var (token, path) in plan.Architectures)
@@ -167,6 +165,7 @@ public static class SeccompCompiler
             }
 
             Span<Libseccomp.ArgCmp> one = stackalloc Libseccomp.ArgCmp[1];
+            int added = 0; // rules libseccomp took: redundant and skipped names do not count
             foreach (var rule in plan.Rules)
             {
                 var args = rule.Args;
@@ -201,9 +200,14 @@ public static class SeccompCompiler
                     }
                     if (rc < 0)
                         errors.Add(namePath, $"libseccomp refused the rule for \"{name}\": {Describe(rc)}");
+                    else added++;
                 }
             }
             errors.ThrowIfAny(Source);
+            // Set here, from the rules actually added (the layout is chosen at export): a tree
+            // without rules is what libseccomp up to 2.5.3 builds wrongly (BinaryTreeThreshold).
+            if (added > BinaryTreeThreshold)
+                Libseccomp.seccomp_attr_set(ctx, Libseccomp.AttrOptimize, 2); // an optimisation: ignore failure
 
             var bpf = Libseccomp.ExportBpf(ctx);
             if (bpf.Length == 0 || bpf.Length % 8 != 0)
