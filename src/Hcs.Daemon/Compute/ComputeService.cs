@@ -658,9 +658,9 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
     /// <summary>
     /// Called when hcsd starts and whenever the monitor subscription is (re)established: rows
     /// left "Creating" by a killed daemon are kept as created when the monitor has the whole
-    /// container, else undone; systems that
-    /// exited while nobody listened get their exit; systems the monitor no longer has stopped
-    /// unexpectedly; what the host has and the store does not is removed.
+    /// container, else undone; systems that exited while nobody listened get their exit; systems
+    /// the monitor no longer has stopped unexpectedly; what the host has and the store does not
+    /// is removed.
     /// </summary>
     public async Task ReconcileAsync(CancellationToken ct)
     {
@@ -683,7 +683,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
                     // the monitor made the whole container (it lists none it is still making); the
                     // daemon died before it recorded that (the client got no answer)
                     log.LogInformation("{Id}: created before the restart: kept", row.Id);
-                    store.SetState(row.Id, SystemStates.Created, made.InitPid);
+                    store.SetCreated(row.Id, made.InitPid);
                     row = row with { State = SystemStates.Created, InitPid = made.InitPid };
                 }
             }

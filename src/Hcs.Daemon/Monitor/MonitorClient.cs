@@ -117,11 +117,11 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
     /// kernel directly; an awaited one first wakes .NET's epoll thread, which hands the
     /// continuation to a pool worker, which wakes in turn (about 0.04 ms per call, measured).
     /// The caller's pool thread waits for the monitor, as it does for the store (hcsd raises the
-    /// pool's minimum for that, Program.cs). <paramref name="meanwhile"/> runs once the request is sent,
-    /// before the answer is read (the caller's store write); its exception is thrown after the
-    /// answer was read, unless the monitor reported a failure of its own, which is thrown
-    /// instead. Falls back to <see cref="CallAsync"/> when no monitor answers (that path starts
-    /// one).</summary>
+    /// pool's minimum for that, Program.cs). <paramref name="meanwhile"/> runs once the request
+    /// is sent, before the answer is read (the caller's store write); its exception is thrown
+    /// after the answer was read, unless the monitor reported a failure of its own, which is
+    /// thrown instead. Falls back to <see cref="CallAsync"/> when no monitor answers (that path
+    /// starts one).</summary>
     public MonitorResponse Call(MonitorRequest request, Action? meanwhile = null)
     {
         var frame = Frames.Frame(Frames.Json(request));
@@ -157,7 +157,7 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
             catch (Exception e) when (e is IOException or SocketException && attempt == 0 && pooled is not null)
             {
                 conn.Dispose();
-                DropBlockingIdle();
+                Drain(_blockingIdle);
                 continue;
             }
             catch
@@ -168,7 +168,7 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
             if (answer is null)
             {
                 conn.Dispose();
-                if (attempt == 0 && pooled is not null) { DropBlockingIdle(); continue; }
+                if (attempt == 0 && pooled is not null) { Drain(_blockingIdle); continue; }
                 throw new HcsException(HcsError.ConnectionClosed, "hcs-monitor closed the connection");
             }
             if (_blockingIdle.Count < MaxIdle) _blockingIdle.Add(conn);
@@ -195,10 +195,6 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
         }
     }
 
-    private void DropBlockingIdle()
-    {
-        while (_blockingIdle.TryTake(out var stale)) stale.Dispose();
-    }
 
     /// <summary>A connection streaming one process's stdio (frames as the public attach protocol).
     /// An idle connection is taken when there is one: hcs-monitor already has a thread reading
@@ -243,7 +239,7 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
             catch (Exception e) when (e is IOException or SocketException && attempt == 0 && pooled is not null)
             {
                 conn.Dispose();
-                DropIdle();
+                Drain(_idle);
                 continue;
             }
             catch
@@ -253,14 +249,15 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
             }
             if (answer is not null) return (conn, answer);
             conn.Dispose();
-            if (attempt == 0 && pooled is not null) { DropIdle(); continue; }
+            if (attempt == 0 && pooled is not null) { Drain(_idle); continue; }
             throw new HcsException(HcsError.ConnectionClosed, $"hcs-monitor closed {what}");
         }
     }
 
-    private void DropIdle()
+    /// <summary>Closes every idle connection of a pool (they are as old as one found dead).</summary>
+    private static void Drain(ConcurrentBag<NetworkStream> pool)
     {
-        while (_idle.TryTake(out var stale)) stale.Dispose();
+        while (pool.TryTake(out var stale)) stale.Dispose();
     }
 
     /// <summary>One more idle connection, unless enough are kept already.</summary>
@@ -319,8 +316,8 @@ public sealed class MonitorClient(string runDir, string monitorBinary, ILogger l
 
     public ValueTask DisposeAsync()
     {
-        while (_idle.TryTake(out var c)) c.Dispose();
-        DropBlockingIdle();
+        Drain(_idle);
+        Drain(_blockingIdle);
         return ValueTask.CompletedTask;
     }
 }

@@ -45,14 +45,10 @@ public static class SeccompCompiler
     /// <summary>BPF_MAXINSNS: the kernel's limit on a classic-BPF program.</summary>
     private const int MaxInstructions = 4096;
 
-    /// <summary>Above this many syscalls (libseccomp rules added, not profile entries) the filter is
-    /// built as libseccomp's binary tree: small profiles are faster as a list, and libseccomp
-    /// 2.5.4 mis-builds a tree for a filter without rules. Counted per syscall because one
-    /// profile entry may name hundreds: hcs's default deny-list is 3 entries and 60 syscalls, and
-    /// as a list every allowed syscall walked all 60 comparisons. Loading such a filter costs
-    /// more than its runs: the kernel replays the filter for every syscall number of every
-    /// architecture to fill its allow cache, so a 100-step path made the load 0.3 ms; the
-    /// tree's 12 steps make it 0.13 ms (docs/design/seccomp.md).</summary>
+    /// <summary>Above this many syscall rules added (not profile entries: one entry may name
+    /// hundreds) the filter is built as libseccomp's binary tree. Small filters are faster as a
+    /// list, and older libseccomp mis-builds a tree without rules. The load is what the layout
+    /// saves: the kernel replays the filter for every syscall number (docs/design/seccomp.md).</summary>
     private const int BinaryTreeThreshold = 32;
 
     private static readonly string[] NotifyForbidden = ["sendmsg"];
@@ -204,8 +200,7 @@ public static class SeccompCompiler
                 }
             }
             errors.ThrowIfAny(Source);
-            // Set here, from the rules actually added (the layout is chosen at export): a tree
-            // without rules is what libseccomp up to 2.5.3 builds wrongly (BinaryTreeThreshold).
+            // from the rules actually added (the layout is chosen at export)
             if (added > BinaryTreeThreshold)
                 Libseccomp.seccomp_attr_set(ctx, Libseccomp.AttrOptimize, 2); // an optimisation: ignore failure
 
