@@ -6,8 +6,19 @@ cd "$(dirname "$0")"
 scripts/install-deps.sh
 scripts/build.sh
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 status=0
 for project in tests/Hcs.Tests.Unit tests/Hcs.Tests.Integration; do
-  dotnet test "$project" -c Release --no-build -v q --logger "console;verbosity=normal" || status=1
+  # the log is kept to repeat the failures at the end, where a reader of the last lines sees them
+  { dotnet test "$project" -c Release --no-build -v q --logger "console;verbosity=normal" || echo "hcs-test-failed" >> "$log.rc"; } 2>&1 | tee -a "$log"
 done
+if [ -e "$log.rc" ]; then
+  rm -f "$log.rc"
+  status=1
+  echo
+  echo "==== failed tests (repeated from above) ===="
+  # each failure as the console logger printed it: its name, message and stack, up to the next test
+  awk '/^  Failed / {show=1} /^  (Passed|Skipped) / {show=0} show' "$log" | head -300
+fi
 exit $status
