@@ -760,7 +760,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             lock (_gate) ours = _systems.ContainsKey(orphan.Id);
             if (ours) continue; // created since the list was taken
             log.LogWarning("{Id}: on the host but not in the store: removing it", orphan.Id);
-            try { await backend.DeleteAsync(orphan.Id, Path.Combine(options.SystemsDir, orphan.Id), force: true, ct); } catch (Exception) { }
+            await RemoveOrphanAsync(backend, orphan.Id, Path.Combine(options.SystemsDir, orphan.Id), ct);
         }
         if (Directory.Exists(options.SystemsDir))
         {
@@ -769,8 +769,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
                 bool known;
                 lock (_gate) known = _systems.ContainsKey(Path.GetFileName(dir));
                 if (known) continue;
-                try { await backend.DeleteAsync(Path.GetFileName(dir), dir, force: true, ct); } catch (Exception) { }
-                RemoveBundle(dir);
+                await RemoveOrphanAsync(backend, Path.GetFileName(dir), dir, ct);
             }
         }
         // leases and scratches of systems that no longer exist (a daemon killed between the
@@ -784,6 +783,16 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
             lock (_gate) known = _systems.ContainsKey(owner);
             if (!known) ForgetStorage(owner);
         }
+    }
+
+    /// <summary>Removes a system that has no row: one whose create the daemon died in before
+    /// its intent was stored (it overlaps the monitor's work), so no client was answered. The
+    /// container, its bundle and its log go; leases and scratches follow in the sweep after.</summary>
+    private async Task RemoveOrphanAsync(IIsolationBackend backend, string id, string bundle, CancellationToken ct)
+    {
+        try { await backend.DeleteAsync(id, bundle, force: true, ct); } catch (Exception) { }
+        RemoveBundle(bundle);
+        File.Delete(Path.Combine(options.LogsDir, id + ".log"));
     }
 
     private static SystemEntry Restore(SystemRow row)

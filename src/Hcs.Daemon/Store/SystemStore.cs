@@ -10,9 +10,11 @@ public sealed record SystemRow(
 public sealed record ProcessRow(string SystemId, int Pid, bool Exited, int ExitCode, bool Terminal, DateTime Created);
 
 /// <summary>
-/// The embedded store (SQLite, WAL): compute systems and their processes. A create first writes
-/// its row in state "Creating" (an intent): if the daemon dies before the monitor answered, the
-/// restart finds the intent and undoes whatever exists of that system.
+/// The embedded store (SQLite, WAL): compute systems and their processes. A create writes its
+/// row in state "Creating" (an intent) while hcs-monitor makes the container: if the daemon dies
+/// before it recorded the monitor's answer, the restart finds the intent and keeps the system
+/// (the monitor finished it) or undoes whatever exists of it; a system on the host with no row at
+/// all (the daemon died before the intent was on disk) is removed whole.
 /// </summary>
 public sealed class SystemStore : IDisposable
 {
