@@ -14,7 +14,7 @@ internal static class ArgumentShape
     /// <summary>The arguments to parse, or the first unknown option. System.CommandLine would
     /// take an unknown "--flag" as a value of a command's positional arguments (a container id,
     /// a command word), so unknown options are caught here, where it is known what is an option.</summary>
-    public static (string[] Args, string? UnknownOption) Prepare(string[] args, RootCommand root, IReadOnlySet<string> commandsWithCommandLine)
+    public static (string[] Args, string? UnknownOption) Prepare(string[] args, Command root, IReadOnlySet<string> commandsWithCommandLine)
     {
         var (i, unknown) = SkipOptions(args, 0, root, root, stopAtArgument: true);
         if (unknown is not null || i >= args.Length) return (args, unknown);
@@ -38,7 +38,7 @@ internal static class ArgumentShape
     /// <summary>Walks options (and their values) from <paramref name="start"/>: returns the index
     /// of the first positional argument (with <paramref name="stopAtArgument"/>; otherwise
     /// positional arguments are stepped over too), or the first token that is no known option.</summary>
-    private static (int Index, string? Unknown) SkipOptions(string[] args, int start, Command command, RootCommand root, bool stopAtArgument)
+    private static (int Index, string? Unknown) SkipOptions(string[] args, int start, Command command, Command root, bool stopAtArgument)
     {
         int i = start;
         while (i < args.Length)
@@ -75,7 +75,7 @@ internal static class ArgumentShape
     private static Command? Subcommand(Command parent, string token) =>
         parent.Subcommands.FirstOrDefault(c => c.Name == token || c.Aliases.Contains(token));
 
-    private static Option? Find(string token, Command command, RootCommand root)
+    private static Option? Find(string token, Command command, Command root)
     {
         foreach (var o in command.Options)
             if (o.Name == token || o.Aliases.Contains(token)) return o;

@@ -48,5 +48,7 @@ internal sealed class Globals(string socket, string? format)
     public string? Format { get; } = format;
     public bool Json => Format == "json";
 
-    public HostComputeService Connect() => new(Socket);
+    /// <summary>A blocking transport: hcs lives milliseconds with one flow of work (see
+    /// <see cref="HostComputeServiceOptions.BlockingTransport"/>).</summary>
+    public HostComputeService Connect() => new(Socket, new HostComputeServiceOptions { BlockingTransport = true });
 }

@@ -39,6 +39,12 @@ internal sealed class AttachSession : IAsyncDisposable
     private static readonly PipeOptions Bounded = new(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024,
                                                       useSynchronizationContext: false);
 
+    /// <summary>The same with a blocking transport: the readers' continuations run on the loop's
+    /// thread, the one that wrote what they read (no pool thread is woken for them). A reader
+    /// that blocks there holds the loop, like one that does not read.</summary>
+    private static readonly PipeOptions BoundedInline = new(readerScheduler: PipeScheduler.Inline, pauseWriterThreshold: 1024 * 1024,
+                                                            resumeWriterThreshold: 512 * 1024, useSynchronizationContext: false);
+
     private readonly HcsConnection _connection;
     private readonly WebSocket _ws;
     private readonly Stream _transport;
@@ -58,10 +64,11 @@ internal sealed class AttachSession : IAsyncDisposable
         _connection = connection;
         (_ws, _transport) = ws;
         _onExit = onExit;
-        if (stdio.Output) { _stdout = new Pipe(Bounded); Output = _stdout.Reader.AsStream(); }
-        if (stdio.Error) { _stderr = new Pipe(Bounded); Error = _stderr.Reader.AsStream(); }
+        var pipes = connection.Blocking ? BoundedInline : Bounded;
+        if (stdio.Output) { _stdout = new Pipe(pipes); Output = _stdout.Reader.AsStream(); }
+        if (stdio.Error) { _stderr = new Pipe(pipes); Error = _stderr.Reader.AsStream(); }
         if (stdio.Input) Input = new InputStream(this);
-        _receiving = Task.Run(ReceiveLoopAsync);
+        _receiving = connection.Blocking ? ReceiveOnThreadOfItsOwn() : Task.Run(ReceiveLoopAsync);
     }
 
     /// <summary>Connects to an attach endpoint: a process's (.../processes/{pid}/attach), or the
@@ -75,6 +82,27 @@ internal sealed class AttachSession : IAsyncDisposable
     }
 
     // ---- receiving -------------------------------------------------------------------
+
+    /// <summary>With a blocking transport the loop blocks in its reads: on a thread of its own,
+    /// rather than holding a pool thread (and making the pool start more, and its gate thread).</summary>
+    private Task ReceiveOnThreadOfItsOwn()
+    {
+        var done = new TaskCompletionSource();
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                ReceiveLoopAsync().GetAwaiter().GetResult();
+                done.SetResult();
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        }) { IsBackground = true, Name = "hcs attach" };
+        thread.Start();
+        return done.Task;
+    }
 
     private async Task ReceiveLoopAsync()
     {
@@ -170,7 +198,8 @@ internal sealed class AttachSession : IAsyncDisposable
             // stopped reading cannot hold us, and no timeout (a process's first timer starts a
             // thread: measurable in a CLI that lives milliseconds). A peer whose buffer is that
             // full gets part of it at worst, then the end of the connection: it is closed next.
-            if (_transport is NetworkStream { Socket: { } socket })
+            if (_transport is BlockingUnixStream blocking) blocking.TryWriteWithoutWaiting(EmptyClose);
+            else if (_transport is NetworkStream { Socket: { } socket })
             {
                 socket.Blocking = false;
                 socket.Send(EmptyClose);

@@ -26,9 +26,15 @@ internal sealed class HcsConnection : IDisposable
 
     public string SocketPath { get; }
 
-    public HcsConnection(string socketPath)
+    /// <summary>Requests and attach sessions block the calling thread on the socket
+    /// (<see cref="HostComputeServiceOptions.BlockingTransport"/>); streams through HttpClient
+    /// stay asynchronous.</summary>
+    public bool Blocking { get; }
+
+    public HcsConnection(string socketPath, bool blocking = false)
     {
         SocketPath = socketPath;
+        Blocking = blocking;
         // only streams (events, logs, archives) use HttpClient: made on their first use
         _httpClient = new(MakeHttpClient);
     }
@@ -53,8 +59,16 @@ internal sealed class HcsConnection : IDisposable
         return (handler, client);
     }
 
-    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)
+    private ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct) => Connect(blocking: false, ct);
+
+    private async ValueTask<Stream> Connect(bool blocking, CancellationToken ct)
     {
+        if (blocking)
+        {
+            // (a connect to a Unix socket waits only while the listener's backlog is full)
+            ct.ThrowIfCancellationRequested();
+            return BlockingUnixStream.Connect(SocketPath);
+        }
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
@@ -146,7 +160,7 @@ internal sealed class HcsConnection : IDisposable
         }
         try
         {
-            return (await ConnectAsync(null!, ct).ConfigureAwait(false), false);
+            return (await Connect(Blocking, ct).ConfigureAwait(false), false);
         }
         catch (Exception e) when (Translate(e, ct) is { } hcs)
         {
@@ -299,7 +313,7 @@ internal sealed class HcsConnection : IDisposable
         Stream? stream = null;
         try
         {
-            stream = await ConnectAsync(null!, ct).ConfigureAwait(false);
+            stream = await Connect(Blocking, ct).ConfigureAwait(false);
             Span<byte> nonce = stackalloc byte[16];
             Random.Shared.NextBytes(nonce); // a nonce, not a secret: it only has to differ per request
             var request = $"GET /{path} HTTP/1.1\r\nHost: hcs\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
@@ -332,7 +346,9 @@ internal sealed class HcsConnection : IDisposable
     /// in the same reads (the first WebSocket frames, or the start of a body).</summary>
     private static async Task<(int Status, Dictionary<string, string> Headers, byte[] After)> ReadHeadAsync(Stream stream, CancellationToken ct)
     {
-        var buffer = new byte[16 * 1024];
+        // hcsd's heads are a few hundred bytes: a small buffer first (a fresh 16 KiB is measurable
+        // in a short-lived CLI), grown when a head is larger
+        var buffer = new byte[4 * 1024];
         int count = 0;
         while (true)
         {
@@ -348,7 +364,11 @@ internal sealed class HcsConnection : IDisposable
                     if (line.IndexOf(':') is var colon and > 0) headers[line[..colon].Trim()] = line[(colon + 1)..].Trim();
                 return (status, headers, buffer.AsSpan(end + 4, count - end - 4).ToArray());
             }
-            if (count == buffer.Length) throw new IOException("the answer's headers are larger than 16 KiB");
+            if (count == buffer.Length)
+            {
+                if (buffer.Length >= 16 * 1024) throw new IOException("the answer's headers are larger than 16 KiB");
+                Array.Resize(ref buffer, buffer.Length * 2);
+            }
             int n = await stream.ReadAsync(buffer.AsMemory(count), ct).ConfigureAwait(false);
             if (n == 0) throw new IOException("the connection closed before the answer's headers were complete");
             count += n;

@@ -24,9 +24,11 @@ public sealed class HostComputeService : IAsyncDisposable, IDisposable
     public static string DefaultSocketPath =>
         Environment.GetEnvironmentVariable("HCS_SOCKET") is { Length: > 0 } path ? path : "/run/hcs/hcs.sock";
 
-    public HostComputeService(string? socketPath = null)
+    public HostComputeService(string? socketPath = null) : this(socketPath, new HostComputeServiceOptions()) { }
+
+    public HostComputeService(string? socketPath, HostComputeServiceOptions options)
     {
-        _connection = new HcsConnection(socketPath ?? DefaultSocketPath);
+        _connection = new HcsConnection(socketPath ?? DefaultSocketPath, options.BlockingTransport);
         Images = new ImageStoreClient(_connection);
     }
 
@@ -106,6 +108,22 @@ public sealed class HostComputeService : IAsyncDisposable, IDisposable
         _connection.Dispose();
         return ValueTask.CompletedTask;
     }
+}
+
+/// <summary>How a <see cref="HostComputeService"/> talks to hcsd.</summary>
+public sealed record HostComputeServiceOptions
+{
+    /// <summary>
+    /// Requests, and the reading of attached stdio, block a thread on the socket instead of
+    /// waiting asynchronously: a request's answer is read by the thread that made it, and each
+    /// attach session reads on a thread of its own, where the continuations of reads of its
+    /// output streams run too. For a program that lives milliseconds with one flow of work, such
+    /// as a command-line tool, this saves the socket engine's thread, the pool's threads and a
+    /// hand-over between threads per answer. Leave it off in a service: a blocked call holds
+    /// its thread, a pool thread when the caller runs on one. Event, log and archive streams
+    /// are asynchronous either way.
+    /// </summary>
+    public bool BlockingTransport { get; init; }
 }
 
 /// <summary>Which systems ListComputeSystemsAsync returns: all conditions given must hold.</summary>
