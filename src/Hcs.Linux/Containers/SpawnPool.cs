@@ -32,7 +32,10 @@ public sealed unsafe class SpawnPool : IDisposable
     private readonly Lock _zygote = new();          // one request at a time on the control socket
     private readonly Lock _gate = new();            // _ready, _flags, _broken, _disposed
     private readonly Queue<WaitingChild> _ready = new();
-    private readonly SemaphoreSlim _wake = new(0);
+    /// <summary>Wakes the filler. Without spinning: a SemaphoreSlim's wait spins (about 60
+    /// sched_yield calls) before it blocks, each time the filler goes back to waiting, that is
+    /// after every create; on a small host that is CPU the create's own work could have had.</summary>
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
     private ulong _flags;
     private bool _broken, _disposed;
 
@@ -46,7 +49,7 @@ public sealed unsafe class SpawnPool : IDisposable
         _flags = flags & MadeAhead;
         _log = log;
         new Thread(Fill) { IsBackground = true, Name = "spawn-pool" }.Start();
-        _wake.Release();
+        _wake.Set();
     }
 
     /// <summary>Clones the zygote now (call it early, while the process is small) and starts
@@ -86,7 +89,7 @@ public sealed unsafe class SpawnPool : IDisposable
             if (want == _flags) _ready.TryDequeue(out child);
             else _flags = want; // the filler follows what creates ask for
         }
-        _wake.Release();
+        _wake.Set();
         return child ?? Make(want, urgent: true);
     }
 
@@ -123,6 +126,7 @@ public sealed unsafe class SpawnPool : IDisposable
         for (;;)
         {
             _wake.Wait();
+            _wake.Reset(); // before looking at the state: a wake after this is not lost
             for (;;)
             {
                 ulong flags;
@@ -167,7 +171,7 @@ public sealed unsafe class SpawnPool : IDisposable
             ready = [.. _ready];
             _ready.Clear();
         }
-        _wake.Release();
+        _wake.Set();
         foreach (var c in ready) c.Discard();
         lock (_zygote) Libc.Close(_control); // EOF: the zygote exits
         Libc.WaitForExit(ZygotePid);
