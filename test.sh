@@ -7,7 +7,7 @@ scripts/install-deps.sh
 scripts/build.sh
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.rc"' EXIT
 status=0
 for project in tests/Hcs.Tests.Unit tests/Hcs.Tests.Integration; do
   # the log is kept to repeat the failures at the end, where a reader of the last lines sees them
@@ -19,6 +19,6 @@ if [ -e "$log.rc" ]; then
   echo
   echo "==== failed tests (repeated from above) ===="
   # each failure as the console logger printed it: its name, message and stack, up to the next test
-  awk '/^  Failed / {show=1} /^  (Passed|Skipped) / {show=0} show' "$log" | head -300
+  awk '/^  Failed / {show=1} /^  (Passed|Skipped) |^Test Run|^Total tests|^Results File|^A total of/ {show=0} show' "$log" | head -300
 fi
 exit $status

@@ -84,6 +84,13 @@ internal static class Commands
     {
         public override int Invoke(ParseResult parseResult)
         {
+            // alone, as RootCommand's --version has it
+            if (parseResult.Tokens.Count != 1)
+            {
+                Output.Error("hcs: --version option cannot be combined with other arguments.");
+                Output.Error("See 'hcs --help'.");
+                return ExitCodes.HcsFailed;
+            }
             Output.Line(Program.Version);
             return 0;
         }

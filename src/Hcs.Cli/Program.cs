@@ -16,6 +16,14 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         Trace.Mark("main");
+        // "[name]" first is a directive to System.CommandLine, which a root that is no
+        // RootCommand skips in silence (hcs has none: not even [suggest])
+        if (args.Length > 0 && args[0].StartsWith('[') && args[0].EndsWith(']'))
+        {
+            Output.Error($"hcs: unknown command: {args[0]}");
+            Output.Error("See 'hcs --help'.");
+            return ExitCodes.HcsFailed;
+        }
         var root = Commands.Build(args);
         var (prepared, unknown) = ArgumentShape.Prepare(args, root, Commands.WithCommandLine);
         // response files (@file) off: "@..." is an ordinary argument of a container's command

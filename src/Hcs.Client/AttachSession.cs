@@ -36,14 +36,15 @@ internal sealed class AttachSession : IAsyncDisposable
     private const int ChunkSize = 64 * 1024;
 
     // Back-pressure: the loop waits when a reader is this far behind, and goes on at half of it.
-    private static readonly PipeOptions Bounded = new(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024,
-                                                      useSynchronizationContext: false);
+    private static PipeOptions Bounded(PipeScheduler scheduler) =>
+        new(readerScheduler: scheduler, writerScheduler: scheduler, pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024,
+            useSynchronizationContext: false);
 
-    /// <summary>The same with a blocking transport: the readers' continuations run on the loop's
-    /// thread, the one that wrote what they read (no pool thread is woken for them). A reader
-    /// that blocks there holds the loop, like one that does not read.</summary>
-    private static readonly PipeOptions BoundedInline = new(readerScheduler: PipeScheduler.Inline, pauseWriterThreshold: 1024 * 1024,
-                                                            resumeWriterThreshold: 512 * 1024, useSynchronizationContext: false);
+    /// <summary>With a blocking transport the readers' continuations run on the loop's thread, the
+    /// one that wrote what they read (no pool thread is woken for them), and a write held back
+    /// is released by the reader's own thread (see <see cref="PushAsync"/>). A reader that blocks
+    /// on the loop's thread holds the loop, like one that does not read.</summary>
+    private static readonly PipeOptions ForPool = Bounded(PipeScheduler.ThreadPool), ForLoopThread = Bounded(PipeScheduler.Inline);
 
     private readonly HcsConnection _connection;
     private readonly WebSocket _ws;
@@ -64,7 +65,7 @@ internal sealed class AttachSession : IAsyncDisposable
         _connection = connection;
         (_ws, _transport) = ws;
         _onExit = onExit;
-        var pipes = connection.Blocking ? BoundedInline : Bounded;
+        var pipes = connection.Blocking ? ForLoopThread : ForPool;
         if (stdio.Output) { _stdout = new Pipe(pipes); Output = _stdout.Reader.AsStream(); }
         if (stdio.Error) { _stderr = new Pipe(pipes); Error = _stderr.Reader.AsStream(); }
         if (stdio.Input) Input = new InputStream(this);
@@ -133,11 +134,11 @@ internal sealed class AttachSession : IAsyncDisposable
                 switch (stream)
                 {
                     case StdOut when stdout is not null:
-                        if (!data.IsEmpty && (await stdout.WriteAsync(data, ct).ConfigureAwait(false)).IsCompleted)
+                        if (!data.IsEmpty && (await PushAsync(stdout, data, ct).ConfigureAwait(false)).IsCompleted)
                             stdout = null; // the reader is gone: drop the rest of that stream
                         break;
                     case StdErr when stderr is not null:
-                        if (!data.IsEmpty && (await stderr.WriteAsync(data, ct).ConfigureAwait(false)).IsCompleted)
+                        if (!data.IsEmpty && (await PushAsync(stderr, data, ct).ConfigureAwait(false)).IsCompleted)
                             stderr = null;
                         break;
                     case Exit:
@@ -176,6 +177,15 @@ internal sealed class AttachSession : IAsyncDisposable
         }
     }
 
+    /// <summary>Hands output to its reader. A reader far behind holds the write back; with a
+    /// blocking transport the loop then waits for it on its own thread (an await would go on,
+    /// and block in its next read, on a pool thread).</summary>
+    private ValueTask<FlushResult> PushAsync(PipeWriter to, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        var flush = to.WriteAsync(data, ct);
+        return flush.IsCompleted || !_connection.Blocking ? flush : ValueTask.FromResult(flush.AsTask().GetAwaiter().GetResult());
+    }
+
     /// <summary>A close frame with no body, as a client sends it: FIN + opcode 8, the mask bit,
     /// a zero key (it masks nothing: there is no payload).</summary>
     private static readonly byte[] EmptyClose = [0x88, 0x80, 0, 0, 0, 0];
@@ -191,7 +201,8 @@ internal sealed class AttachSession : IAsyncDisposable
     private async Task CloseOutputAsync()
     {
         if (_ws.State != WebSocketState.CloseReceived) return;
-        await _sendLock.WaitAsync().ConfigureAwait(false);
+        if (_connection.Blocking) _sendLock.Wait(); // (on the loop's thread, as above)
+        else await _sendLock.WaitAsync().ConfigureAwait(false);
         try
         {
             // Six bytes into an idle socket's buffer: written at once. Non-blocking, so a peer that

@@ -21,7 +21,7 @@ internal sealed partial class BlockingUnixStream : Stream
 {
     private const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_RDWR = 2;
     private const int MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000;
-    private const int EINTR = 4, ENOENT = 2, EACCES = 13, ECONNREFUSED = 111;
+    private const int EINTR = 4, ENOENT = 2, EACCES = 13, EPIPE = 32, ECONNRESET = 104, ECONNREFUSED = 111;
 
     private readonly SafeFileHandle _fd;
     private int _disposed;
@@ -54,13 +54,15 @@ internal sealed partial class BlockingUnixStream : Stream
         return new BlockingUnixStream(handle);
     }
 
-    /// <summary>The errors a connect to a Unix socket meets, as the SocketError names them (and
-    /// so with the same messages); others keep their number in the message.</summary>
+    /// <summary>The errors a Unix socket meets, as System.Net.Sockets names them (and so with the
+    /// same messages); others keep their number in the message.</summary>
     private static SocketException SocketError(int errno) => errno switch
     {
         ENOENT => new SocketException((int)System.Net.Sockets.SocketError.AddressNotAvailable),
         EACCES => new SocketException((int)System.Net.Sockets.SocketError.AccessDenied),
         ECONNREFUSED => new SocketException((int)System.Net.Sockets.SocketError.ConnectionRefused),
+        ECONNRESET => new SocketException((int)System.Net.Sockets.SocketError.ConnectionReset),
+        EPIPE => new SocketException((int)System.Net.Sockets.SocketError.Shutdown),
         _ => new SocketException((int)System.Net.Sockets.SocketError.SocketError, $"{Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})"),
     };
 
@@ -72,24 +74,16 @@ internal sealed partial class BlockingUnixStream : Stream
 
     public override unsafe int Read(Span<byte> buffer)
     {
-        bool added = false;
-        try
+        using var fd = new Lease(_fd);
+        fixed (byte* p = buffer)
         {
-            _fd.DangerousAddRef(ref added); // a dispose meanwhile shuts the socket down but cannot close it under us
-            fixed (byte* p = buffer)
+            for (;;)
             {
-                for (;;)
-                {
-                    nint n = recv(_fd.DangerousGetHandle(), p, buffer.Length, 0);
-                    if (n >= 0) return (int)n;
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno != EINTR) throw Failed("read from", errno);
-                }
+                nint n = recv(fd.Value, p, buffer.Length, 0);
+                if (n >= 0) return (int)n;
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != EINTR) throw Failed("read from", errno);
             }
-        }
-        finally
-        {
-            if (added) _fd.DangerousRelease();
         }
     }
 
@@ -97,25 +91,17 @@ internal sealed partial class BlockingUnixStream : Stream
 
     public override unsafe void Write(ReadOnlySpan<byte> buffer)
     {
-        bool added = false;
-        try
+        using var fd = new Lease(_fd);
+        fixed (byte* p = buffer)
         {
-            _fd.DangerousAddRef(ref added);
-            fixed (byte* p = buffer)
+            int done = 0;
+            while (done < buffer.Length)
             {
-                int done = 0;
-                while (done < buffer.Length)
-                {
-                    // MSG_NOSIGNAL: a peer that has gone is an error here, not a SIGPIPE
-                    nint n = send(_fd.DangerousGetHandle(), p + done, buffer.Length - done, MSG_NOSIGNAL);
-                    if (n >= 0) done += (int)n;
-                    else if (Marshal.GetLastPInvokeError() is var errno && errno != EINTR) throw Failed("write to", errno);
-                }
+                // MSG_NOSIGNAL: a peer that has gone is an error here, not a SIGPIPE
+                nint n = send(fd.Value, p + done, buffer.Length - done, MSG_NOSIGNAL);
+                if (n >= 0) done += (int)n;
+                else if (Marshal.GetLastPInvokeError() is var errno && errno != EINTR) throw Failed("write to", errno);
             }
-        }
-        finally
-        {
-            if (added) _fd.DangerousRelease();
         }
     }
 
@@ -123,21 +109,36 @@ internal sealed partial class BlockingUnixStream : Stream
     /// must not hold a peer that stopped reading); false when none of it fit or the socket is gone.</summary>
     public unsafe bool TryWriteWithoutWaiting(ReadOnlySpan<byte> data)
     {
-        bool added = false;
         try
         {
-            _fd.DangerousAddRef(ref added);
+            using var fd = new Lease(_fd);
             fixed (byte* p = data)
-                return send(_fd.DangerousGetHandle(), p, data.Length, MSG_DONTWAIT | MSG_NOSIGNAL) > 0;
+                return send(fd.Value, p, data.Length, MSG_DONTWAIT | MSG_NOSIGNAL) > 0;
         }
         catch (ObjectDisposedException)
         {
             return false;
         }
-        finally
+    }
+
+    /// <summary>The fd, held for one call: a dispose meanwhile shuts the socket down (which ends
+    /// the call) but closes it only once the call has let go, so the number cannot be reused
+    /// under it.</summary>
+    private readonly ref struct Lease
+    {
+        private readonly SafeFileHandle _handle;
+
+        public Lease(SafeFileHandle handle)
         {
-            if (added) _fd.DangerousRelease();
+            bool added = false;
+            handle.DangerousAddRef(ref added); // throws ObjectDisposedException once closed
+            _handle = handle;
+            Value = (int)handle.DangerousGetHandle();
         }
+
+        public int Value { get; }
+
+        public void Dispose() => _handle.DangerousRelease();
     }
 
     private Exception Failed(string what, int errno) =>
@@ -187,7 +188,7 @@ internal sealed partial class BlockingUnixStream : Stream
     {
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0 && !_fd.IsClosed)
         {
-            shutdown(_fd.DangerousGetHandle(), SHUT_RDWR); // wakes a read or write blocked on another thread
+            shutdown((int)_fd.DangerousGetHandle(), SHUT_RDWR); // wakes a read or write blocked on another thread
             _fd.Dispose(); // closes once that call has let go of the handle
         }
         base.Dispose(disposing);
@@ -205,11 +206,11 @@ internal sealed partial class BlockingUnixStream : Stream
     private static partial int connect(int fd, byte[] address, int length);
 
     [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial nint recv(nint fd, byte* buffer, nint length, int flags);
+    private static unsafe partial nint recv(int fd, byte* buffer, nint length, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial nint send(nint fd, byte* buffer, nint length, int flags);
+    private static unsafe partial nint send(int fd, byte* buffer, nint length, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
-    private static partial int shutdown(nint fd, int how);
+    private static partial int shutdown(int fd, int how);
 }

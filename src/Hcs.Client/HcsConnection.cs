@@ -26,7 +26,7 @@ internal sealed class HcsConnection : IDisposable
 
     public string SocketPath { get; }
 
-    /// <summary>Requests and attach sessions block the calling thread on the socket
+    /// <summary>Requests block the thread that makes them, attach sessions a thread of their own
     /// (<see cref="HostComputeServiceOptions.BlockingTransport"/>); streams through HttpClient
     /// stay asynchronous.</summary>
     public bool Blocking { get; }
@@ -318,19 +318,30 @@ internal sealed class HcsConnection : IDisposable
             Random.Shared.NextBytes(nonce); // a nonce, not a secret: it only has to differ per request
             var request = $"GET /{path} HTTP/1.1\r\nHost: hcs\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
                           $"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {Convert.ToBase64String(nonce)}\r\n\r\n";
-            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(request), ct).ConfigureAwait(false);
-            var (status, headers, rest) = await ReadHeadAsync(stream, ct).ConfigureAwait(false);
-            if (status == 101)
+            byte[] rest;
+            // cancelling closes the connection: a read waiting for the answer (which comes after
+            // the start, for .../start/attach) ends at once, a blocking one too
+            using (ct.UnsafeRegister(static o => ((Stream)o!).Dispose(), stream))
             {
-                var ws = WebSocket.CreateFromStream(rest.Length == 0 ? stream : new PrefixedStream(rest, stream),
-                                                    new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
-                var transport = stream;
-                stream = null; // the WebSocket owns it now
-                return (ws, transport);
+                await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(request), ct).ConfigureAwait(false);
+                (var status, var headers, rest) = await ReadHeadAsync(stream, ct).ConfigureAwait(false);
+                if (status != 101)
+                {
+                    // the refusal: its body is the HCS error (with a length, or chunked: error answers are)
+                    var (body, _) = await ReadBodyAsync(stream, headers, rest, ct).ConfigureAwait(false);
+                    throw ErrorFrom((HttpStatusCode)status, body);
+                }
             }
-            // the refusal: its body is the HCS error (with a length, or chunked: error answers are)
-            var (body, _) = await ReadBodyAsync(stream, headers, rest, ct).ConfigureAwait(false);
-            throw ErrorFrom((HttpStatusCode)status, body);
+            ct.ThrowIfCancellationRequested(); // (then the registration may have closed the stream)
+            var ws = WebSocket.CreateFromStream(rest.Length == 0 ? stream : new PrefixedStream(rest, stream),
+                                                new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
+            var transport = stream;
+            stream = null; // the WebSocket owns it now
+            return (ws, transport);
+        }
+        catch (Exception e) when (ct.IsCancellationRequested && e is IOException or ObjectDisposedException or SocketException)
+        {
+            throw new OperationCanceledException(ct); // however the read ended
         }
         catch (Exception e) when (Translate(e, ct) is { } hcs)
         {

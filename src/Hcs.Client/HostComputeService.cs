@@ -28,6 +28,7 @@ public sealed class HostComputeService : IAsyncDisposable, IDisposable
 
     public HostComputeService(string? socketPath, HostComputeServiceOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         _connection = new HcsConnection(socketPath ?? DefaultSocketPath, options.BlockingTransport);
         Images = new ImageStoreClient(_connection);
     }
@@ -122,6 +123,11 @@ public sealed record HostComputeServiceOptions
     /// hand-over between threads per answer. Leave it off in a service: a blocked call holds
     /// its thread, a pool thread when the caller runs on one. Event, log and archive streams
     /// are asynchronous either way.
+    /// <para>Every "Async" call then returns completed (started later, it does not overlap what
+    /// comes before its await). Code that follows an await of an output stream's read runs on
+    /// the session's thread: a blocking call made there holds that session's output until it
+    /// returns, so a wait for the process to exit made there can wait for ever once the
+    /// process is blocked writing. Await such a call elsewhere, or read to the end first.</para>
     /// </summary>
     public bool BlockingTransport { get; init; }
 }

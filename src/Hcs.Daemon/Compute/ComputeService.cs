@@ -791,8 +791,15 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
     private async Task RemoveOrphanAsync(IIsolationBackend backend, string id, string bundle, CancellationToken ct)
     {
         try { await backend.DeleteAsync(id, bundle, force: true, ct); } catch (Exception) { }
-        RemoveBundle(bundle);
-        File.Delete(Path.Combine(options.LogsDir, id + ".log"));
+        // A reconcile also runs while serving: a create of the same id may have begun meanwhile,
+        // and the bundle and log are then its own. Under the lock a create's registration waits
+        // for these few syscalls, so none can begin between the check and the removal.
+        lock (_gate)
+        {
+            if (_systems.ContainsKey(id)) return;
+            RemoveBundle(bundle);
+            Libc.Unlink(Path.Combine(options.LogsDir, id + ".log")); // (none: nothing to do)
+        }
     }
 
     private static SystemEntry Restore(SystemRow row)

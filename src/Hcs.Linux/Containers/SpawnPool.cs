@@ -32,7 +32,7 @@ public sealed unsafe class SpawnPool : IDisposable
     private readonly Lock _zygote = new();          // one request at a time on the control socket
     private readonly Lock _gate = new();            // _ready, _flags, _broken, _disposed
     private readonly Queue<WaitingChild> _ready = new();
-    /// <summary>Wakes the filler. Without spinning: a SemaphoreSlim's wait spins (about 60
+    /// <summary>Wakes the filler. Without spinning: a SemaphoreSlim's wait spins (about 65
     /// sched_yield calls) before it blocks, each time the filler goes back to waiting, that is
     /// after every create; on a small host that is CPU the create's own work could have had.</summary>
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);

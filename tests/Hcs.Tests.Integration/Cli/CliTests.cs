@@ -397,5 +397,16 @@ public sealed class CliTests
         var typo = Tools.Run(HcsCli.Binary, ["imgae", "ls"]);
         Assert.True(typo.ExitCode == 125, typo.ToString());
         Assert.Contains("imgae", typo.Stderr);
+
+        // --version alone prints the version; with anything else it is an error, as is a
+        // System.CommandLine directive, which hcs has none of
+        var version = Tools.Run(HcsCli.Binary, ["--version"]);
+        Assert.True(version.ExitCode == 0, version.ToString());
+        Assert.Matches(@"^\d+\.\d+\.\d+\n$", version.Stdout);
+        foreach (var args in new[] { new[] { "--version", "ps" }, ["--format", "json", "--version"], ["[suggest]", "ps"] })
+        {
+            var r = Tools.Run(HcsCli.Binary, args);
+            Assert.True(r.ExitCode == 125 && r.Stdout.Length == 0 && r.Stderr.Contains("hcs: "), $"hcs {string.Join(' ', args)}: {r}");
+        }
     }
 }
