@@ -17,10 +17,11 @@ internal static class Containers
     ///    |                                 |  init is created, waiting to be started
     ///    |                                 |  (the answer says the init's pid)
     ///    |== GET  .../ID/start/attach =====>|  attached first, then started: no output
-    ///    |                                 |  can be missed; one request for both
+    ///    |   (?remove=true with --rm)      |  can be missed; one request for both
     ///    |<========= stdout, stderr =======|  (our stdin ==> its stdin with -i)
+    ///    |<========= removed ==============|  with --rm: hcsd deleted the system
     ///    |<========= exit code ============|  the attach's last message
-    ///    |-- DELETE compute-systems/ID --->|  with --rm
+    ///    |-- DELETE compute-systems/ID --->|  with --rm, only if hcsd did not say removed
     /// </code>
     /// </summary>
     public static async Task<int> Run(Globals g, ContainerFlags flags, bool detach, bool rm, CancellationToken ct)
@@ -58,7 +59,8 @@ internal static class Containers
             HcsException? refused = null;
             if (system.InitProcessId != 0)
             {
-                try { init = await system.StartAttachedAsync(ct); }
+                // with --rm hcsd deletes the system before it sends the exit code: no delete after
+                try { init = await system.StartAttachedAsync(removeOnExit: rm, ct); }
                 catch (HcsException e) { refused = e; }
             }
             Trace.Mark("attached and started");
@@ -87,6 +89,7 @@ internal static class Containers
             }
 
             int code;
+            bool removed = false;
             if (init is null)
             {
                 // it exited before we could attach: what it wrote is in its log
@@ -98,9 +101,11 @@ internal static class Containers
             {
                 await using (init)
                     code = await AttachedSession.RunAsync(init, flags.Interactive, flags.Tty, () => SystemExitCodeAsync(system, ct));
+                removed = init.SystemRemoved;
             }
             Trace.Mark("exited");
-            if (rm) await RemoveAsync(system, id);
+            if (rm && removed) Scratch.Remove(id); // hcsd deleted the system; the scratch is ours
+            else if (rm) await RemoveAsync(system, id);
             Trace.Mark("removed");
             return code;
         }

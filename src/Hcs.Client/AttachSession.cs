@@ -22,6 +22,7 @@ internal readonly record struct StdioSelection(bool Input, bool Output, bool Err
 ///     | &lt;-- [1|stdout bytes] / [2|stderr bytes] -- |   (output kept from before the attach first)
 ///     | -- [0|stdin bytes] --------------------> |
 ///     | -- [4] (close stdin) ------------------> |
+///     | &lt;-- [6] (deleted, if remove=true asked) -- |   (start/attach only)
 ///     | &lt;-- [3|int32 LE exit code], close ------- |
 /// </code>
 /// One receive loop feeds the output streams through bounded pipes: when a reader falls behind,
@@ -32,7 +33,7 @@ internal readonly record struct StdioSelection(bool Input, bool Output, bool Err
 /// </summary>
 internal sealed class AttachSession : IAsyncDisposable
 {
-    private const byte StdIn = 0, StdOut = 1, StdErr = 2, Exit = 3, CloseStdIn = 4;
+    private const byte StdIn = 0, StdOut = 1, StdErr = 2, Exit = 3, CloseStdIn = 4, Removed = 6;
     private const int ChunkSize = 64 * 1024;
 
     // Back-pressure: the loop waits when a reader is this far behind, and goes on at half of it.
@@ -53,6 +54,7 @@ internal sealed class AttachSession : IAsyncDisposable
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
     private readonly Action<int> _onExit;
+    private readonly Action? _onRemoved;
     private readonly Task _receiving;
     private int _inputClosed, _disposed;
 
@@ -60,11 +62,12 @@ internal sealed class AttachSession : IAsyncDisposable
     public Stream? Output { get; }
     public Stream? Error { get; }
 
-    private AttachSession(HcsConnection connection, (WebSocket Socket, Stream Transport) ws, StdioSelection stdio, Action<int> onExit)
+    private AttachSession(HcsConnection connection, (WebSocket Socket, Stream Transport) ws, StdioSelection stdio, Action<int> onExit, Action? onRemoved)
     {
         _connection = connection;
         (_ws, _transport) = ws;
         _onExit = onExit;
+        _onRemoved = onRemoved;
         var pipes = connection.Blocking ? ForLoopThread : ForPool;
         if (stdio.Output) { _stdout = new Pipe(pipes); Output = _stdout.Reader.AsStream(); }
         if (stdio.Error) { _stderr = new Pipe(pipes); Error = _stderr.Reader.AsStream(); }
@@ -75,11 +78,11 @@ internal sealed class AttachSession : IAsyncDisposable
     /// <summary>Connects to an attach endpoint: a process's (.../processes/{pid}/attach), or the
     /// system's start with its init attached (.../start/attach; a refusal may then be the start's).</summary>
     public static async Task<AttachSession> ConnectAsync(HcsConnection connection, string attachPath, StdioSelection stdio,
-                                                         Action<int> onExit, CancellationToken ct)
+                                                         Action<int> onExit, Action? onRemoved, CancellationToken ct)
     {
         // a refusal throws hcsd's own error (no such process, exited, attached elsewhere)
         var ws = await connection.ConnectWebSocketAsync(attachPath, ct).ConfigureAwait(false);
-        return new AttachSession(connection, ws, stdio, onExit);
+        return new AttachSession(connection, ws, stdio, onExit, onRemoved);
     }
 
     // ---- receiving -------------------------------------------------------------------
@@ -153,6 +156,7 @@ internal sealed class AttachSession : IAsyncDisposable
                         exited = true;
                         _onExit(BinaryPrimitives.ReadInt32LittleEndian(exitCode));
                     }
+                    else if (stream == Removed && !atMessageStart) _onRemoved?.Invoke();
                     atMessageStart = true;
                 }
             }

@@ -44,6 +44,12 @@ public sealed class ComputeProcess : IAsyncDisposable
     /// <summary>The exit code, once this handle has seen the process exit (attach, wait or status).</summary>
     public int? ExitCode => Volatile.Read(ref _exitCode)?.Value;
 
+    /// <summary>The system was deleted once this init exited, before its exit code came
+    /// (<see cref="ComputeSystem.StartAttachedAsync(bool, CancellationToken)"/> with removeOnExit).</summary>
+    public bool SystemRemoved => Volatile.Read(ref _systemRemoved);
+
+    private bool _systemRemoved;
+
     /// <summary>Waits for the process to exit (over HTTP, independent of reading the output, so
     /// waiting before reading cannot deadlock) and returns its exit code.</summary>
     public async Task<int> WaitForExitAsync(CancellationToken ct = default)
@@ -93,9 +99,9 @@ public sealed class ComputeProcess : IAsyncDisposable
     /// <summary>Attaches stdin, stdout and stderr (for a handle from OpenProcessAsync(attach:
     /// false)). Output the process wrote before anyone attached is delivered first. A handle
     /// attaches once.</summary>
-    public Task AttachAsync(CancellationToken ct = default) => AttachAsync(StdioSelection.All, startSystem: false, ct);
+    public Task AttachAsync(CancellationToken ct = default) => AttachAsync(StdioSelection.All, startSystem: false, removeOnExit: false, ct);
 
-    internal async Task AttachAsync(StdioSelection stdio, bool startSystem, CancellationToken ct)
+    internal async Task AttachAsync(StdioSelection stdio, bool startSystem, bool removeOnExit, CancellationToken ct)
     {
         ThrowIfDisposed();
         await _attachLock.WaitAsync(ct).ConfigureAwait(false);
@@ -103,8 +109,9 @@ public sealed class ComputeProcess : IAsyncDisposable
         {
             if (_attach is not null) throw new InvalidOperationException($"process {ProcessId} is already attached through this handle");
             // startSystem (this is the init): hcsd attaches, then starts the system
-            var path = startSystem ? _systemPath + "/start/attach" : _path + "/attach";
-            _attach = await AttachSession.ConnectAsync(_connection, path, stdio, code => Seen(code), ct).ConfigureAwait(false);
+            var path = startSystem ? _systemPath + "/start/attach" + (removeOnExit ? "?remove=true" : "") : _path + "/attach";
+            _attach = await AttachSession.ConnectAsync(_connection, path, stdio, code => Seen(code),
+                                                       () => Volatile.Write(ref _systemRemoved, true), ct).ConfigureAwait(false);
         }
         finally
         {

@@ -36,7 +36,16 @@ public sealed class ComputeSystem : IAsyncDisposable
     /// `hcs run` does). Needs the init's id from the create's answer (<see cref="InitProcessId"/>).
     /// A refusal is the attach's error or the start's.
     /// </summary>
-    public async Task<ComputeProcess> StartAttachedAsync(CancellationToken ct = default)
+    public Task<ComputeProcess> StartAttachedAsync(CancellationToken ct = default) => StartAttachedAsync(removeOnExit: false, ct);
+
+    /// <summary>
+    /// <see cref="StartAttachedAsync(CancellationToken)"/>; with <paramref name="removeOnExit"/>,
+    /// hcsd also deletes the system once the init has exited, before the exit code comes
+    /// (`docker run --rm` in one request: no delete to send and wait for). The returned
+    /// process's <see cref="ComputeProcess.SystemRemoved"/> says whether it did; when not (an
+    /// hcsd without this, a delete refused, the connection lost first), delete it yourself.
+    /// </summary>
+    public async Task<ComputeProcess> StartAttachedAsync(bool removeOnExit, CancellationToken ct = default)
     {
         ThrowIfDisposed();
         if (InitProcessId == 0)
@@ -44,7 +53,7 @@ public sealed class ComputeSystem : IAsyncDisposable
         var init = new ComputeProcess(_connection, _path, InitProcessId);
         try
         {
-            await init.AttachAsync(StdioSelection.All, startSystem: true, ct).ConfigureAwait(false);
+            await init.AttachAsync(StdioSelection.All, startSystem: true, removeOnExit, ct).ConfigureAwait(false);
         }
         catch
         {
@@ -106,7 +115,7 @@ public sealed class ComputeSystem : IAsyncDisposable
         {
             try
             {
-                await process.AttachAsync(stdio, startSystem: false, ct).ConfigureAwait(false);
+                await process.AttachAsync(stdio, startSystem: false, removeOnExit: false, ct).ConfigureAwait(false);
             }
             catch
             {

@@ -145,15 +145,18 @@ public static class HcsApi
         v2.MapGet("/compute-systems/{id}/processes/{pid}/attach", (HttpContext ctx, string id, string pid, ComputeService cs) =>
         {
             var s = cs.Find(id);
-            return Attach(ctx, s, cs.FindProcess(s, Pid(pid)), cs, start: false);
+            return Attach(ctx, s, cs.FindProcess(s, Pid(pid)), cs, start: false, remove: false);
         });
-        // start, attached: the init's stdio first, then the start, then the upgrade (`hcs run`)
+        // start, attached: the init's stdio first, then the start, then the upgrade (`hcs run`);
+        // with remove=true the system is deleted once the init has exited, before the exit code
+        // goes out (`hcs run --rm`: no delete of its own to wait for)
         v2.MapGet("/compute-systems/{id}/start/attach", (HttpContext ctx, string id, ComputeService cs) =>
         {
             var s = cs.Find(id);
+            bool remove = BoolQuery(ctx.Request, "remove");
             if (s.InitPid == 0)
                 throw new HcsException(HcsError.InvalidState, $"compute system \"{id}\" has no init to attach to");
-            return Attach(ctx, s, cs.FindProcess(s, s.InitPid), cs, start: true);
+            return Attach(ctx, s, cs.FindProcess(s, s.InitPid), cs, start: true, remove);
         });
         v2.MapGet("/compute-systems/{id}/logs", Logs);
         v2.MapGet("/events", Events);
@@ -238,7 +241,7 @@ public static class HcsApi
     /// A client leaving ends only the relay: the process keeps running. With start (p is the
     /// init): attach, then start the system, then upgrade; a failed start is answered as the
     /// start's own error, and the attachment is let go.</summary>
-    private static async Task Attach(HttpContext ctx, SystemEntry s, ProcessEntry p, ComputeService cs, bool start)
+    private static async Task Attach(HttpContext ctx, SystemEntry s, ProcessEntry p, ComputeService cs, bool start, bool remove)
     {
         var id = s.Id;
         if (!ctx.WebSockets.IsWebSocketRequest)
@@ -272,6 +275,8 @@ public static class HcsApi
                     // client told of it here may ask for the status (or delete) at once, so the
                     // event's bookkeeping goes first (bounded: a lost event must not hold the exit).
                     if (exit) await cs.ExitRecordedAsync(s, p, TimeSpan.FromSeconds(2));
+                    if (exit && remove && await RemovedAsync(cs, id))
+                        await ws.SendAsync(RemovedFrame, WebSocketMessageType.Binary, true, stop.Token);
                     await ws.SendAsync(frame, WebSocketMessageType.Binary, true, stop.Token);
                     if (exit) break;
                 }
@@ -302,6 +307,23 @@ public static class HcsApi
         // give the client a moment to answer the close; a vanished client must not hold the relay
         await Task.WhenAny(fromClient, Task.Delay(1000));
         stop.Cancel();
+    }
+
+    private static readonly byte[] RemovedFrame = [AttachStream.Removed];
+
+    /// <summary>The delete a start/attach with remove=true asked for, once the init has exited.
+    /// False when it did not happen (the client is then told nothing, and deletes as usual).</summary>
+    private static async Task<bool> RemovedAsync(ComputeService cs, string id)
+    {
+        try
+        {
+            await cs.DeleteAsync(id, force: false, CancellationToken.None);
+            return true;
+        }
+        catch (HcsException)
+        {
+            return false; // still running (a process of its own namespace?), or deleted meanwhile
+        }
     }
 
     /// <summary>The init's output as NDJSON {"Time","Stream","Data"} lines; follow=true keeps

@@ -31,6 +31,10 @@ public static class MonitorOps
 public static class AttachStream
 {
     public const byte Stdin = 0, Stdout = 1, Stderr = 2, Exit = 3, CloseStdin = 4, Resize = 5;
+
+    /// <summary>hcsd to its client only, just before Exit: the system was deleted, as the
+    /// start/attach with remove=true asked (`hcs run --rm`).</summary>
+    public const byte Removed = 6;
 }
 
 public sealed class MonitorRequest

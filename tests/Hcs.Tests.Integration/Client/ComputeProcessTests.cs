@@ -73,6 +73,43 @@ public sealed class ComputeProcessTests
     }
 
     [RootFact]
+    public async Task Start_attached_with_remove_deletes_the_system_before_the_exit_code()
+    {
+        await using var d = await Hcsd.StartAsync();
+        await using var hcs = new HostComputeService(d.SocketPath);
+        var id = NewId("sa-rm");
+        var system = await hcs.CreateComputeSystemAsync(id, Hcsd.ContainerDocument("sh", "-c", "echo bye; exit 4"), Deadline());
+        await using (var init = await system.StartAttachedAsync(removeOnExit: true, Deadline()))
+        {
+            Assert.Equal("bye\n", await ReadToEndAsync(init.StandardOutput!));
+            Assert.Equal("", await ReadToEndAsync(init.StandardError!));
+            Assert.Equal(4, init.ExitCode);
+            Assert.True(init.SystemRemoved);
+        }
+        // gone by the time the exit code came: nothing left to delete
+        var gone = await Assert.ThrowsAsync<Doc.HcsException>(() => hcs.OpenComputeSystemAsync(id, Deadline()));
+        Assert.Equal("HCS_E_SYSTEM_NOT_FOUND", gone.Error.Name);
+        Daemon.HostTraces.AssertNone(d, id);
+
+        // without it the system stays, stopped, for its owner to delete
+        var kept = await hcs.CreateComputeSystemAsync(NewId("sa-keep"), Hcsd.ContainerDocument("true"), Deadline());
+        try
+        {
+            await using (var init = await kept.StartAttachedAsync(Deadline()))
+            {
+                await ReadToEndAsync(init.StandardOutput!);
+                Assert.Equal(0, init.ExitCode);
+                Assert.False(init.SystemRemoved);
+            }
+            Assert.Equal("Stopped", (await kept.GetPropertiesAsync([], Deadline())).State);
+        }
+        finally
+        {
+            await RemoveAsync(kept);
+        }
+    }
+
+    [RootFact]
     public async Task Start_attached_without_an_upgrade_is_refused_and_starts_nothing()
     {
         await using var d = await Hcsd.StartAsync();
