@@ -90,7 +90,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         var entry = new SystemEntry
         {
             Id = id!, Owner = doc.Owner, Document = doc, Spec = spec, Isolation = isolation, Bundle = bundle,
-            LogPath = Path.Combine(options.LogsDir, id + ".log"), Created = DateTime.UtcNow, State = SystemStates.Creating,
+            LogPath = LogOf(id!), Created = DateTime.UtcNow, State = SystemStates.Creating,
         };
         var docBytes = HcsWriter.ToUtf8(w => HcsWriter.Write(w, doc));
         var specBytes = OciWriter.ToUtf8(spec);
@@ -785,6 +785,9 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         }
     }
 
+    /// <summary>Where a system's init writes its output.</summary>
+    private string LogOf(string id) => Path.Combine(options.LogsDir, id + ".log");
+
     /// <summary>Removes a system that has no row: one whose create the daemon died in before
     /// its intent was stored (it overlaps the monitor's work), so no client was answered. The
     /// container, its bundle and its log go; leases and scratches follow in the sweep after.</summary>
@@ -798,7 +801,7 @@ public sealed class ComputeService(DaemonOptions options, SystemStore store, Eve
         {
             if (_systems.ContainsKey(id)) return;
             RemoveBundle(bundle);
-            Libc.Unlink(Path.Combine(options.LogsDir, id + ".log")); // (none: nothing to do)
+            Libc.Unlink(LogOf(id)); // (none: nothing to do)
         }
     }
 
