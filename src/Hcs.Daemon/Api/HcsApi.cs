@@ -320,9 +320,11 @@ public static class HcsApi
             await cs.DeleteAsync(id, force: false, CancellationToken.None);
             return true;
         }
-        catch (HcsException)
+        catch (Exception)
         {
-            return false; // still running (a process of its own namespace?), or deleted meanwhile
+            // refused (still running, deleted meanwhile) or failed: the exit code goes out all the
+            // same, without "removed", and the client deletes (and hears why) itself
+            return false;
         }
     }
 
