@@ -13,7 +13,8 @@ public sealed class ContainerdFixture : IDisposable
     private readonly string _root = "/var/lib/hcs-it/containerd-" + Guid.NewGuid().ToString("N")[..8];
     private System.Diagnostics.Process? _daemon;
     public string Socket => Path.Combine(_dir, "containerd.sock");
-    public const string Image = "localhost/busybox:hcs-it";
+    /// <summary>The name the archive carries (podman's tag), which `ctr images import` keeps.</summary>
+    public const string Image = PodmanFixture.Image;
     public bool Available { get; }
     public string? Why { get; }
 
@@ -51,11 +52,48 @@ public sealed class ContainerdFixture : IDisposable
         var archive = Path.Combine(_dir, "busybox.oci.tar");
         var save = podman.Podman("save", "--format", "oci-archive", "-o", archive, PodmanFixture.Image);
         Assert.True(save.ExitCode == 0, save.ToString());
+        // The archive's index names the manifest "localhost/busybox:hcs-it" (podman writes the full
+        // name as org.opencontainers.image.ref.name), so the import alone creates Image, unpacked
+        // (ctr unpacks by default). Do not re-tag it: `ctr images tag --force X X` deletes the image
+        // X and then creates it again in a second call; the delete schedules containerd's garbage
+        // collector, and a collection that falls between the two calls removes the manifest, config,
+        // layer and snapshot, which nothing references at that moment. The recreated image then
+        // points at missing content and `ctr run` fails with "content digest sha256:…: not found".
+        Import(archive);
+        var check = CheckImage();
+        if (!check.Complete)
+        {
+            // Second line only (the cause above is gone): a re-import writes the blobs again and
+            // updates the image; what was seen stays in SetupNote, which the tests print.
+            SetupNote = $"containerd image {Image} was incomplete right after import; imported again. ctr images check: {check.Result}";
+            Import(archive);
+            check = CheckImage();
+            Assert.True(check.Complete, $"{Image} is still incomplete after a second import: {check.Result}\n" +
+                                        $"ctr content ls: {Ctr("content", "ls")}");
+        }
+        Available = true;
+    }
+
+    /// <summary>Set when the image setup had to repeat a step; the tests print it.</summary>
+    public string? SetupNote { get; }
+
+    private void Import(string archive)
+    {
         var import = Ctr("images", "import", "--base-name", "localhost/busybox", archive);
         Assert.True(import.ExitCode == 0, import.ToString());
-        var tag = Ctr("images", "tag", "--force", "localhost/busybox:hcs-it", Image);
-        Available = true;
-        _ = tag;
+    }
+
+    /// <summary>
+    /// `ctr images check` of Image: every blob present ("complete (n/n)") and unpacked for the
+    /// snapshotter (last column "true"). A missing image or missing content exits non-zero.
+    /// </summary>
+    private (bool Complete, CommandResult Result) CheckImage()
+    {
+        var r = Ctr("images", "check", "name==" + Image);
+        var line = r.Stdout.Split('\n').FirstOrDefault(l => l.StartsWith(Image + " ", StringComparison.Ordinal));
+        var complete = r.ExitCode == 0 && line is not null && line.Contains(" complete (", StringComparison.Ordinal) &&
+                       line.TrimEnd().EndsWith(" true", StringComparison.Ordinal);
+        return (complete, r);
     }
 
     public CommandResult Ctr(params string[] args) => Tools.Run("ctr", ["--address", Socket, .. args], timeoutMs: 120_000);
@@ -84,6 +122,7 @@ public sealed class ContainerdTests(ContainerdFixture ctd, Xunit.Abstractions.IT
 {
     private bool Skip()
     {
+        if (ctd.SetupNote is not null) output.WriteLine(ctd.SetupNote);
         if (ctd.Available) return false;
         output.WriteLine("SKIPPED: " + ctd.Why);
         return true;
