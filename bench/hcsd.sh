@@ -302,12 +302,25 @@ time_cmd() {
 report_round() { # report_round ROUND NAME LOG
   local tf="$DATA/t.$2.$1" ef="$DATA/e.$2.$1"
   if [ -s "$tf" ]; then
-    printf '  [round %s] %-5s median %8.2f ms (n=%s)%s\n' "$1" "$2" "$(median <"$tf")" "$(wc -l <"$tf")" \
+    printf '  [round %s] %-8s median %8.2f ms (n=%s)%s\n' "$1" "$2" "$(median <"$tf")" "$(wc -l <"$tf")" \
       "$([ -s "$ef" ] && read -r c codes <"$ef" && echo " ($c runs failed: $codes)")" >&2
   else
-    printf '  [round %s] %-5s FAILED: %s\n' "$1" "$2" "$(tail -n 3 "$3" 2>/dev/null | tr '\n' ' ')" >&2
+    printf '  [round %s] %-8s FAILED: %s\n' "$1" "$2" "$(tail -n 3 "$3" 2>/dev/null | tr '\n' ' ')" >&2
     echo "round $1: $(tail -n 3 "$3" 2>/dev/null | tr '\n' ' ')" >>"$DATA/fail.$2"
   fi
+}
+
+# lifecycle ROUND TRANSPORT: hcs-bench's API loop -> $DATA/NAME.ROUND.json, t.NAME.ROUND, e.NAME.ROUND
+# (NAME: api for the blocking transport, apiasync for the async one)
+lifecycle() {
+  local round=$1 transport=$2 name=api; [ "$2" = async ] && name=apiasync
+  local out="$DATA/$name.$round.json" hlog="$DATA/$name.$round.log"
+  if "$HB" lifecycle --socket "$SOCK" --rootfs "$ROOTFS" --scratch "$DISK/scratch-api" --prefix "$PFX-l$round$name" \
+       --transport "$transport" --warmup "$WARMUP" --iterations "$ITER" --out "$out" 2>>"$hlog" && [ -s "$out" ]; then
+    jq -r '.samples_ms[]' "$out" >"$DATA/t.$name.$round"
+    jq -r 'select(.failed > 0) | "\(.failed) \(.first_error)"' "$out" >"$DATA/e.$name.$round"
+  fi
+  report_round "$round" "$name" "$hlog"
 }
 
 # One batch of each timed metric in a round.
@@ -323,14 +336,11 @@ batch() { # batch ROUND NAME
       "$PREP" absent "${BIN[crun]}" "$BASE/state-crun" "$PFX-crun-run" "$BASE/b-true" 2>/dev/null
       time_cmd "$round" crun "" "${BIN[crun]}" --root "$BASE/state-crun" run --bundle "$BASE/b-true" "$PFX-crun-run"
       "$PREP" absent "${BIN[crun]}" "$BASE/state-crun" "$PFX-crun-run" "$BASE/b-true" 2>/dev/null ;;
-    api)  # Hcs.Client, warm daemon and connection: create+start+wait+delete of /bin/true
-      local out="$DATA/api.$round.json" hlog="$DATA/api.$round.log"
-      if "$HB" lifecycle --socket "$SOCK" --rootfs "$ROOTFS" --scratch "$DISK/scratch-api" --prefix "$PFX-l$round" \
-           --warmup "$WARMUP" --iterations "$ITER" --out "$out" 2>>"$hlog" && [ -s "$out" ]; then
-        jq -r '.samples_ms[]' "$out" >"$DATA/t.api.$round"
-        jq -r 'select(.failed > 0) | "\(.failed) \(.first_error)"' "$out" >"$DATA/e.api.$round"
-      fi
-      report_round "$round" api "$hlog" ;;
+    api)  # Hcs.Client, warm daemon and connection: create+start+wait+delete of /bin/true, with
+      # the blocking transport (as the hcs CLI uses it; the floor) and the default async one
+      # (reported), in turns
+      local transports=(blocking async); [ $((round % 2)) = 0 ] && transports=(async blocking)
+      for transport in "${transports[@]}"; do lifecycle "$round" "$transport"; done ;;
   esac
   sleep "$SETTLE"   # asynchronous kernel teardown (net namespaces) of this batch
 }
@@ -592,6 +602,8 @@ RESULT=$(jq -s \
         | row("api-lifecycle"; "create+start+wait+delete /bin/true, API (ms)"; "ms"; t("api"); $crunrun; "<= 0.5 x crun run"; .ratio != null and .ratio <= 0.5)),
       (select($d.api_phases != null) | ["create", "start", "wait", "delete"][] as $p
         | row("api-" + $p; "  \($p)"; "ms"; $d.api_phases[$p].median_ms; null; "report"; true)),
+      (select($want.api)
+        | row("api-lifecycle-async"; "  same, async transport (client default)"; "ms"; t("apiasync"); $crunrun; "report"; true)),
       (select($want.density)
         | row("density-rate"; "create+start \($containers) idle, one by one (/s)"; "/s"; dn("hcs"; "rate"); dn("crun"; "rate"); ">= crun"; .crun != null and .hcs >= .crun),
           row("density-mem"; "host memory per idle container (KiB)"; "KiB"; dn("hcs"; "per_container_kib"); dn("crun"; "per_container_kib"); "<= 600 KiB"; .hcs <= 600),
@@ -619,7 +631,8 @@ RESULT=$(jq -s \
      method: {rounds: $rounds, runs_per_round: $runs, api_iterations_per_round: $iter, warmup: $warmup,
               containers: $containers, density_rounds: $drounds, event_samples: $events, quick: ($quick == 1), only: $only,
               trace: ($trace == 1), cli_measured: $havecli, idle: $idle,
-              order: "per round: hcs CLI, crun, API; reversed every other round",
+              order: "per round: hcs CLI, crun, API (blocking transport, then async); all reversed every other round",
+              api_transport: "the floor row: Hcs.Client with BlockingTransport (as the hcs CLI); apiasync: its default async transport",
               bundle: "busybox-static rootfs; hcs: one read-only layer + a scratch per container, default container; crun: crun spec + cgroup namespace, read-only root",
               run_dir: "tmpfs (as /run on a standard host): hcsd run directory and bundles, crun state; hcsd store and scratch on disk",
               elapsed_s: $elapsed},
@@ -644,7 +657,8 @@ echo "$(ver hcsd) (${SHA[hcsd]:0:12}) | $(ver crun) (${SHA[crun]:0:12}) | kernel
 if $QUIET; then quiet_text="load at or below $MAX_LOAD"; else quiet_text="still above $MAX_LOAD: measured anyway"; fi
 echo "Load average: $LOAD_FIRST at start; waited ${WAITED} s for a quiet host ($quiet_text); $LOAD0 when measuring began, $LOAD1 at the end."
 echo "Timed: $ROUNDS round(s); hyperfine -N, warmup $WARMUP, $RUNS runs each of \`hcs run\` and \`crun run\`; $ITER API iterations"
-echo "(after $WARMUP warm-up) per round; a cell is the median of the per-round medians; order hcs CLI, crun, API, reversed"
+echo "(after $WARMUP warm-up) per round with each Hcs.Client transport (blocking, as the CLI uses it: the floor; async, the"
+echo "client's default: reported); a cell is the median of the per-round medians; order hcs CLI, crun, API, reversed"
 IDLE_TEXT='`sleep 100000`'; [ "$IDLE" = pause ] && IDLE_TEXT='hcs-pause, for crun as for hcs'
 echo "every other round. Density: $CONTAINERS containers ($IDLE_TEXT) per runtime, $DROUNDS round(s); rate: best round;"
 echo "memory: median over quiet rounds. Events: $EVENTS samples of each kind after $WARMUP warm-up. Elapsed ${ELAPSED} s."

@@ -2,7 +2,8 @@
 // running (bench/hcsd.sh starts a private one), writes its samples as JSON to --out, and prints
 // progress on stderr. Method and metrics: bench/README.md ("hcsd").
 //
-//   hcs-bench lifecycle --socket S --rootfs DIR --scratch DIR --prefix P [--warmup N] [--iterations N] [--gap-ms N] --out F
+//   hcs-bench lifecycle --socket S --rootfs DIR --scratch DIR --prefix P [--warmup N] [--iterations N] [--gap-ms N]
+//                       [--transport async|blocking] --out F
 //   hcs-bench density   --socket S --rootfs DIR --scratch DIR --prefix P [--count N] [--pause] --out F
 //   hcs-bench events    --socket S --rootfs DIR --scratch DIR --prefix P [--count N] [--warmup N] --out F
 //   hcs-bench cleanup   --socket S [--prefix P] [--scratch DIR]
@@ -72,6 +73,9 @@ namespace Hcs.Bench
         public int GapMs;
         /// <summary>density: the pause init rather than `sleep 100000`.</summary>
         public bool Pause;
+        /// <summary>lifecycle: Hcs.Client's transport. "async" is its default; "blocking" is
+        /// <see cref="HostComputeServiceOptions.BlockingTransport"/>, as the hcs CLI uses it.</summary>
+        public bool Blocking;
 
         public static Options Parse(string[] args)
         {
@@ -92,6 +96,14 @@ namespace Hcs.Bench
                     case "--count": o.Count = Number(); break;
                     case "--pause": o.Pause = true; break;
                     case "--gap-ms": o.GapMs = Number(); break;
+                    case "--transport":
+                        o.Blocking = Next() switch
+                        {
+                            "async" => false,
+                            "blocking" => true,
+                            var t => throw new ArgumentException($"--transport: async or blocking, not \"{t}\""),
+                        };
+                        break;
                     default: throw new ArgumentException($"unknown argument \"{args[i]}\"");
                 }
             }
@@ -140,7 +152,7 @@ namespace Hcs.Bench
 
         public static async Task<int> LifecycleAsync(Options o)
         {
-            await using var hcs = new HostComputeService(o.Socket);
+            await using var hcs = new HostComputeService(o.Socket, new HostComputeServiceOptions { BlockingTransport = o.Blocking });
             await hcs.GetServiceInfoAsync(); // the connection is open before the first timed call
             var total = new List<double>();
             var phases = new[] { new List<double>(), new List<double>(), new List<double>(), new List<double>() };
