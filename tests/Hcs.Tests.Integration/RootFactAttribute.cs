@@ -14,3 +14,13 @@ public sealed class RootFactAttribute : FactAttribute
             Skip = "needs root (run the integration tests as root: sudo dotnet test ...)";
     }
 }
+
+/// <summary>A theory that needs root; see <see cref="RootFactAttribute"/>.</summary>
+public sealed class RootTheoryAttribute : TheoryAttribute
+{
+    public RootTheoryAttribute()
+    {
+        if (!Environment.IsPrivilegedProcess)
+            Skip = "needs root (run the integration tests as root: sudo dotnet test ...)";
+    }
+}

@@ -87,6 +87,43 @@ public sealed class BlockingTransportTests
         }
     }
 
+    [RootTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task An_attach_after_hcsd_restarted_goes_over_a_new_connection(bool blocking)
+    {
+        // An attach upgrades an idle pooled connection when there is one (hcs run: the create's).
+        // When hcsd has closed that connection meanwhile (here: a restart), the upgrade finds it
+        // dead before any answer and goes once more on a new one, as a plain request does.
+        await using var d = await Hcsd.StartAsync();
+        await using var hcs = blocking ? Blocking(d.SocketPath) : new HostComputeService(d.SocketPath);
+        var system = await hcs.CreateComputeSystemAsync(NewId("bt-reuse"), Hcsd.ContainerDocument("sh", "-c", "echo first; exit 4"), Deadline());
+        try
+        {
+            await using (var init = await system.StartAttachedAsync(Deadline()))
+            {
+                Assert.Equal("first\n", await ReadToEndAsync(init.StandardOutput!));
+                Assert.Equal(4, await init.WaitForExitAsync(Deadline()));
+            }
+            var second = await hcs.CreateComputeSystemAsync(NewId("bt-reuse"), Hcsd.ContainerDocument("sh", "-c", "echo second; exit 6"), Deadline());
+            try
+            {
+                await d.RestartAsync(); // the create's connection, idle in the pool, dies with it
+                await using var init = await second.StartAttachedAsync(Deadline());
+                Assert.Equal("second\n", await ReadToEndAsync(init.StandardOutput!));
+                Assert.Equal(6, await init.WaitForExitAsync(Deadline()));
+            }
+            finally
+            {
+                await RemoveAsync(second);
+            }
+        }
+        finally
+        {
+            await RemoveAsync(system);
+        }
+    }
+
     [RootFact]
     public async Task No_daemon_is_the_same_typed_error_as_without_it()
     {

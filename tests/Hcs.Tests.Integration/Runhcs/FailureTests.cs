@@ -21,17 +21,6 @@ public sealed class FailureTests : IDisposable
 
     public void Dispose() => _rt.Dispose();
 
-    /// <summary>A theory that needs root; see <see cref="RootFactAttribute"/>. Nested, so that it
-    /// cannot collide with one another test class may add.</summary>
-    private sealed class RootTheoryAttribute : TheoryAttribute
-    {
-        public RootTheoryAttribute()
-        {
-            if (!Environment.IsPrivilegedProcess)
-                Skip = "needs root (run the integration tests as root: sudo dotnet test ...)";
-        }
-    }
-
     // ---- the cases ------------------------------------------------------------------------
 
     /// <summary>Changes a bundle so that create must fail; returns what the error must mention:
