@@ -11,10 +11,9 @@ public static class HcsWriter
     public static byte[] ToUtf8(Action<Utf8JsonWriter> write, bool indented = false)
     {
         var buffer = new ArrayBufferWriter<byte>(512);
-        // Relaxed escaping: these documents are never embedded in HTML, and a message reading
-        // \u0022 where a quote belongs helps nobody.
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions
-               { Indented = indented, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        // JSON's own escaping only: these documents are never embedded in HTML, and a message
+        // reading \u0022 where a quote belongs helps nobody (see JsonEscaping).
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = indented, Encoder = JsonEscaping.Minimal }))
             write(w);
         return buffer.WrittenSpan.ToArray();
     }
