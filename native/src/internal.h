@@ -22,6 +22,8 @@ struct child {
     const struct hcs_spawn_plan *plan;
     int sync_fd;
     int rootfd;          /* O_PATH fd of the rootfs (after it was bound onto itself) */
+    int oldroot;         /* O_PATH fd of the old root, stacked on the new one after pivot_root
+                            until rootfs_detach_old_root; -1 when there is none */
     int parent_fd;       /* the parent's end of the sync pair: closed at once in the child, or
                             the child would never see EOF when the parent goes away */
     int order_r, order_w;/* intermediate -> process: "my PID message is out, you may talk" */
@@ -103,6 +105,7 @@ HCS_HIDDEN int child_run(struct child *c);
 HCS_HIDDEN void rootfs_begin(struct child *c);         /* propagation, bind root, open it */
 HCS_HIDDEN void rootfs_steps(struct child *c, uint32_t from, uint32_t to); /* mount steps [from, to) */
 HCS_HIDDEN void rootfs_pivot(struct child *c);         /* pivot_root or move+chroot */
+HCS_HIDDEN void rootfs_detach_old_root(struct child *c); /* after READY: the old root goes */
 HCS_HIDDEN void rootfs_paths(struct child *c);         /* read-only and masked paths */
 HCS_HIDDEN void rootfs_finish(struct child *c);        /* those paths (unless done), ro root */
 HCS_HIDDEN void rootfs_make_cwd(struct child *c);      /* create the cwd inside the root if missing */

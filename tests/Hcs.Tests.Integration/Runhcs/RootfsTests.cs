@@ -47,6 +47,25 @@ public sealed class RootfsTests(ITestOutputHelper output) : IDisposable
     }
 
     [RootFact]
+    public void The_hosts_mounts_are_gone_before_the_program_runs()
+    {
+        // After pivot_root the old root is stacked on the new one until the init detaches it
+        // (after READY, before its program or any startContainer hook runs); if it stayed, the
+        // host's mounts would show in the container's mountinfo under "/" and this one with them.
+        var host = NewHostDir("hostonly");
+        Tools.Sh($"mount -t tmpfs hcs-hostonly {host}").ExitCode.ShouldBe(0, "tmpfs on the host");
+        using var b = new TestBundle("sh", "-c", "cat /proc/self/mountinfo; echo cwd=$(pwd)")
+            .With(s => s.Process!.Cwd = "/tmp");
+        var r = _rt.RunFg(b);
+        Assert.Equal(0, r.ExitCode);
+        Assert.DoesNotContain("hcs-hostonly", r.Stdout);
+        Assert.DoesNotContain(Path.GetFileName(host), r.Stdout);
+        Assert.Contains("cwd=/tmp\n", r.Stdout);
+        // one mount at "/": the rootfs
+        Assert.Single(r.Stdout.Split('\n'), l => l.Split(' ').ElementAtOrDefault(4) == "/");
+    }
+
+    [RootFact]
     public void Readonly_root_refuses_writes_but_tmpfs_mounts_stay_writable()
     {
         using var b = new TestBundle("sh", "-c",
