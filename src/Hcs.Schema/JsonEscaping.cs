@@ -10,8 +10,8 @@ namespace Hcs.Schema;
 /// encoders.
 ///
 /// By hand because every encoder .NET ships is built in one static constructor that fills
-/// bitmaps of allowed code points for the whole BMP (TextEncoderSettings.AllowRange): about 4 %
-/// of each `hcs` command's CPU, in perf, to write one request. These documents are never
+/// bitmaps of allowed code points for the whole BMP (TextEncoderSettings.AllowRange): about 3 %
+/// of each `hcs` command's samples in perf, to write one request. These documents are never
 /// embedded in HTML, so the HTML-sensitive characters the default encoder escapes need no
 /// escaping either (the relaxed encoder used before did not escape them).
 /// </summary>
