@@ -131,11 +131,8 @@ internal sealed class HcsConnection : IDisposable
                 if (keep) ReturnConnection(stream);
                 else stream.Dispose();
             }
-            catch (Exception e) when (reused && !answering && attempt == 0 && !ct.IsCancellationRequested &&
-                                      e is IOException or ObjectDisposedException)
+            catch (Exception e) when (ClosedWhileIdle(e, reused, answering, attempt, ct))
             {
-                // an idle connection hcsd had closed meanwhile (restart, keep-alive timeout): it
-                // never saw this request, so it goes once more on a new connection
                 stream.Dispose();
                 continue;
             }
@@ -150,6 +147,12 @@ internal sealed class HcsConnection : IDisposable
             return bytes;
         }
     }
+
+    /// <summary>An idle pooled connection hcsd had closed meanwhile (restart, keep-alive
+    /// timeout) fails before any answer: hcsd never saw the request, so it goes once more, on a
+    /// new connection (only once, and never after a cancellation).</summary>
+    private static bool ClosedWhileIdle(Exception e, bool reused, bool answering, int attempt, CancellationToken ct) =>
+        reused && !answering && attempt == 0 && !ct.IsCancellationRequested && e is IOException or ObjectDisposedException;
 
     private async Task<(Stream Stream, bool Reused)> TakeConnectionAsync(CancellationToken ct)
     {
@@ -343,10 +346,8 @@ internal sealed class HcsConnection : IDisposable
                     }
                     break;
                 }
-                catch (Exception e) when (reused && !answering && attempt == 0 && !ct.IsCancellationRequested &&
-                                          e is IOException or ObjectDisposedException)
+                catch (Exception e) when (ClosedWhileIdle(e, reused, answering, attempt, ct))
                 {
-                    // an idle connection hcsd had closed meanwhile: it never saw this request (as in SendAsync)
                     stream.Dispose();
                     stream = null;
                 }
