@@ -19,6 +19,7 @@
  *  - ABI 4 added the zygote (hcs_zygote_start, hcs_zygote_fork, hcs_send_plan) and
  *    struct hcs_waiting. A plan sent to a waiting child lives in that child's shared region
  *    and is read by the child after hcs_send_plan returns, until its execve.
+ *  - ABI 6 added n_made_steps to the plan and HCS_MSG_CGROUP_MADE.
  *  - Failures: a function returns -1 and fills struct hcs_error: errno + the name of the step
  *    that failed + a detail (usually a path). Failures inside the child travel back to the
  *    parent as an HCS_MSG_ERROR message on the sync socket.
@@ -36,7 +37,7 @@
 extern "C" {
 #endif
 
-#define HCS_SPAWN_ABI 5
+#define HCS_SPAWN_ABI 6
 
 #define HCS_API __attribute__((visibility("default")))
 
@@ -192,10 +193,14 @@ struct hcs_spawn_plan {
     const struct hcs_mount_step *steps;
     uint32_t n_steps;
     /* Steps 0 .. n_early_steps-1 may run before SETUP, while the parent makes the cgroup: the
-     * planner puts there none that needs the container's cgroup or cgroup namespace (cgroup and
-     * cgroup2 mounts, the spec's devices, what is nested with them). Honoured only for a plan that
-     * makes no user namespace and joins none (those come first); otherwise all steps follow GO. */
+     * planner puts there none that needs the container's cgroup directories, its membership or
+     * its cgroup namespace (the "cgroup" mount, cgroup2 mounts, the spec's devices, what is
+     * nested with them). Steps n_early_steps .. n_made_steps-1 need only the directories (the
+     * binds of a "cgroup" mount): they run once HCS_MSG_CGROUP_MADE says those exist, while the
+     * parent joins the child to them. Honoured only for a plan that makes no user namespace and
+     * joins none (those come first); otherwise all steps follow GO. */
     uint32_t n_early_steps;
+    uint32_t n_made_steps;              /* >= n_early_steps; == it when no step waits for MADE */
     const char *const *masked_paths;    /* after pivot: /dev/null or a read-only tmpfs on top */
     uint32_t n_masked_paths;
     const char *const *readonly_paths;  /* after pivot: read-only bind on themselves */
@@ -245,7 +250,10 @@ struct hcs_spawn_plan {
  *             ◄── HCS_MSG_PID (only via intermediate) ───
  *   (creates the cgroup meanwhile)                       mount steps 0 .. n_early_steps-1
  *             ◄── HCS_MSG_SETUP ─────────────────────── [HCS_PLAN_EARLY_PATHS: read-only
- *                                                          and masked paths], waits
+ *                                                          and masked paths]
+ *   [n_made_steps > n_early_steps: once the cgroup is made, before reading SETUP]
+ *             ─── HCS_MSG_CGROUP_MADE ─────────────────► mount steps n_early_steps ..
+ *                                                          n_made_steps-1, then waits
  *   join cgroups, oom_score_adj
  *             ─── HCS_MSG_GO + state JSON ─────────────► unshare cgroupns, setns others,
  *                                                          the other mount steps
@@ -269,6 +277,7 @@ enum hcs_msg_type {
     HCS_MSG_SECCOMP_FD = 5,
     HCS_MSG_READY = 6,
     HCS_MSG_ERROR = 7,
+    HCS_MSG_CGROUP_MADE = 8,
 };
 
 struct hcs_msg {

@@ -63,8 +63,13 @@ HCS_HIDDEN HCS_NORETURN void child_fail_errno(struct child *c, int err, const ch
 
 /* ---- sync socket ---- */
 HCS_HIDDEN int sync_send(int fd, uint32_t type, int32_t pid, const struct hcs_error *err);
-/* Waits for HCS_MSG_GO; payload (may be NULL) receives the bytes that follow the header. */
-HCS_HIDDEN int sync_wait_go(int fd, char *payload, uint32_t cap, uint32_t *len);
+/* Waits for a message of this type (any other is a protocol error); payload (may be NULL)
+ * receives the bytes that follow the header. */
+HCS_HIDDEN int sync_wait(int fd, uint32_t type, char *payload, uint32_t cap, uint32_t *len);
+static inline int sync_wait_go(int fd, char *payload, uint32_t cap, uint32_t *len)
+{
+    return sync_wait(fd, HCS_MSG_GO, payload, cap, len);
+}
 
 /* ---- syscalls glibc 2.36 does not wrap ---- */
 HCS_HIDDEN int sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);

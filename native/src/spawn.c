@@ -173,14 +173,29 @@ static void wait_for_start(struct child *c)
      * before it runs the poststart hooks */
 }
 
-/* How many mount steps child_run may make before SETUP (see n_early_steps): none when a user
+/* Whether child_run may make mount steps before GO (see n_early_steps): not when a user
  * namespace or a joined namespace must come first. */
+static int steps_before_go(const struct hcs_spawn_plan *p)
+{
+    return (p->flags & HCS_PLAN_SETUP_ROOTFS) && p->n_joins == 0 && !(p->clone_flags & CLONE_NEWUSER) &&
+           !needs_intermediate(p);
+}
+
+/* How many mount steps child_run makes before SETUP. */
 static uint32_t early_steps(const struct hcs_spawn_plan *p)
 {
-    if (!(p->flags & HCS_PLAN_SETUP_ROOTFS) || p->n_joins > 0 || (p->clone_flags & CLONE_NEWUSER) ||
-        needs_intermediate(p))
+    if (!steps_before_go(p))
         return 0;
     return p->n_early_steps < p->n_steps ? p->n_early_steps : p->n_steps;
+}
+
+/* Where the steps made after HCS_MSG_CGROUP_MADE (and before GO) end: early_steps when none are. */
+static uint32_t made_steps(const struct hcs_spawn_plan *p)
+{
+    uint32_t early = early_steps(p);
+    if (!steps_before_go(p) || p->n_made_steps <= early)
+        return early;
+    return p->n_made_steps < p->n_steps ? p->n_made_steps : p->n_steps;
 }
 
 static int init_main(void *arg)
@@ -208,7 +223,7 @@ int child_run(struct child *c)
 
     /* The mounts that need neither the cgroup nor a namespace still to come are made before
      * SETUP, while the parent creates the cgroup: the two would otherwise take turns. */
-    uint32_t early = early_steps(p);
+    uint32_t early = early_steps(p), made = made_steps(p);
     if (early > 0) {
         rootfs_begin(c);
         rootfs_steps(c, 0, early);
@@ -219,6 +234,15 @@ int child_run(struct child *c)
     /* the parent is busy with SETUP (cgroup join) now: work that needs neither meanwhile */
     if (early > 0 && (p->flags & HCS_PLAN_EARLY_PATHS))
         rootfs_paths(c);
+    /* and what needs only the cgroup's directories (the binds of a "cgroup" mount), once the
+     * parent has made them: it sends MADE before it joins us to them */
+    if (made > early) {
+        if (sync_wait(c->sync_fd, HCS_MSG_CGROUP_MADE, NULL, 0, NULL) < 0)
+            child_fail(c, "wait for cgroup", NULL, NULL);
+        if (early == 0)
+            rootfs_begin(c);
+        rootfs_steps(c, early, made);
+    }
     if (sync_wait_go(c->sync_fd, p->state_buf, p->state_buf_len, &c->state_len) < 0)
         child_fail(c, "wait for parent", NULL, NULL);
     /* the payload may hold two state documents separated by a NUL: one for createContainer
@@ -241,9 +265,9 @@ int child_run(struct child *c)
     prepare_fds(c);
 
     if (p->flags & HCS_PLAN_SETUP_ROOTFS) {
-        if (early == 0)
+        if (made == 0)
             rootfs_begin(c);
-        rootfs_steps(c, early, p->n_steps);
+        rootfs_steps(c, made, p->n_steps);
     }
     if (p->flags & HCS_PLAN_HOOK_SYNC) {
         if (sync_send(c->sync_fd, HCS_MSG_HOOKS, 0, NULL) < 0 || sync_wait_go(c->sync_fd, NULL, 0, NULL) < 0)

@@ -138,7 +138,7 @@ int sync_send(int fd, uint32_t type, int32_t pid, const struct hcs_error *err)
     return n == (ssize_t)sizeof m ? 0 : -1;
 }
 
-int sync_wait_go(int fd, char *payload, uint32_t cap, uint32_t *len)
+int sync_wait(int fd, uint32_t type, char *payload, uint32_t cap, uint32_t *len)
 {
     struct hcs_msg m;
     struct iovec iov[2] = {{&m, sizeof m}, {payload, payload ? cap : 0}};
@@ -150,7 +150,7 @@ int sync_wait_go(int fd, char *payload, uint32_t cap, uint32_t *len)
     if (n < 0)
         return -1;
     /* a payload is only an error when we asked for it and it did not fit */
-    if (n < (ssize_t)sizeof m || m.type != HCS_MSG_GO || (payload && (h.msg_flags & MSG_TRUNC))) {
+    if (n < (ssize_t)sizeof m || m.type != type || (payload && (h.msg_flags & MSG_TRUNC))) {
         errno = n == 0 ? EPIPE : EPROTO;
         return -1;
     }

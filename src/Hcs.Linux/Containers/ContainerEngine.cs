@@ -124,8 +124,9 @@ public sealed class ContainerEngine(EngineOptions options)
         try
         {
             var cgroup = Cgroups.Open(spec.Linux?.CgroupsPath, id, options.SystemdCgroup);
-            // Made after the spawn, while the new child makes its mount namespace (it waits for
-            // SETUP, which joins it to the cgroup); undone after the child is killed.
+            // Made after the spawn, while the new child makes its mount namespace (it binds the
+            // directories once told they exist, and waits for GO, which follows the join); undone
+            // after the child is killed.
             bool cgroupMade = false;
             undo.Push(() => { if (cgroupMade) cgroup.Destroy(); });
 
@@ -161,6 +162,7 @@ public sealed class ContainerEngine(EngineOptions options)
             undo.Push(session.Dispose);
             cgroupMade = true;
             cgroup.Create();
+            session.CgroupMade();
             PerfTrace.Mark("create: cgroup created");
 
             var record = new ContainerRecord

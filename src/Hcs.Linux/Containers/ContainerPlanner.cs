@@ -29,7 +29,7 @@ public static class ContainerPlanner
             Domainname = string.IsNullOrEmpty(spec.Domainname) ? null : spec.Domainname,
         };
         var linux = spec.Linux ?? new OciLinux();
-        bool newUserns = false, mountns = false, cgroupns = false;
+        bool newUserns = false, mountns = false;
         var namespaces = linux.Namespaces ?? [];
         for (int i = 0; i < namespaces.Count; i++)
         {
@@ -44,7 +44,6 @@ public static class ContainerPlanner
             else r.CloneFlags |= flag;
             if (ns.Type == "user") newUserns = true;
             if (ns.Type == "mount") mountns = true;
-            if (ns.Type == "cgroup") cgroupns = true;
         }
         r.Joins.Sort((a, b) => Array.IndexOf(LinuxNames.JoinOrder, a.Type) - Array.IndexOf(LinuxNames.JoinOrder, b.Type));
         if (!mountns)
@@ -66,8 +65,8 @@ public static class ContainerPlanner
             r.RootfsParentMount = host is IMountTable table ? table.MountPointOf(Path.GetDirectoryName(input.Rootfs) ?? "/") : null;
             r.RootfsPropagation = prop;
         }
-        new MountPlanner(host).Plan(spec, input.Bundle, newUserns, cgroupns, r.Steps, errors);
-        MountPlanner.CgroupStepsLast(r.Steps);
+        new MountPlanner(host).Plan(spec, input.Bundle, newUserns, r.Steps, errors);
+        MountPlanner.OrderByCgroupStage(r.Steps);
         r.MaskedPaths.AddRange(linux.MaskedPaths ?? []);
         r.ReadonlyPaths.AddRange(linux.ReadonlyPaths ?? []);
         foreach (var (key, value) in linux.Sysctl ?? [])

@@ -25,13 +25,21 @@ public sealed class SpawnRequest
     public ulong RootfsPropagation { get; set; }
     public List<MountStep> Steps { get; } = [];
 
-    /// <summary>How many steps, from the first, the child may make before it is in its cgroup
-    /// (while the parent creates that): those before the first that needs the cgroup. None
-    /// when a user namespace or a joined namespace must come before any mount (the native side
-    /// checks the same).</summary>
-    public int EarlySteps =>
+    /// <summary>How many steps, from the first, the child may make before SETUP (while the
+    /// parent creates its cgroup): those before the first that needs the cgroup. None when a
+    /// user namespace or a joined namespace must come before any mount (the native side checks
+    /// the same).</summary>
+    public int EarlySteps => StepsBefore(CgroupStage.Made);
+
+    /// <summary>Where the steps that need only the cgroup's directories end: the child makes
+    /// steps <see cref="EarlySteps"/> .. MadeSteps-1 once the parent reports them made
+    /// (<see cref="SpawnSession.CgroupMade"/>), while it joins the child to them. Equal to
+    /// EarlySteps when none waits for that.</summary>
+    public int MadeSteps => StepsBefore(CgroupStage.Joined);
+
+    private int StepsBefore(CgroupStage stage) =>
         IsExec || Joins.Count > 0 || (CloneFlags & Native.Libc.CLONE_NEWUSER) != 0 || TimeOffsets is not null ? 0
-        : Steps.FindIndex(s => s.NeedsCgroup) is var i and >= 0 ? i : Steps.Count;
+        : Steps.FindIndex(s => s.Needs >= stage) is var i and >= 0 ? i : Steps.Count;
 
     /// <summary>Whether the child may make its read-only and masked paths right after SETUP,
     /// while the parent joins it to its cgroup, instead of after pivot_root (they are resolved
@@ -131,9 +139,22 @@ public sealed record MountStep
     public (string Uid, string Gid)? IdMap { get; init; }
     /// <summary>The config value this step comes from ("$.mounts[2]"), for error messages.</summary>
     public string? ConfigPath { get; init; }
-    /// <summary>Part of a "cgroup" or "cgroup2" mount, or a device the spec lists: made only once
-    /// the child is in its cgroup (and cgroup namespace), see <see cref="SpawnRequest.EarlySteps"/>.</summary>
-    public bool NeedsCgroup { get; init; }
+    /// <summary>What of the container's cgroup must exist before this step: the directories for
+    /// the binds of a "cgroup" mount; the membership (and cgroup namespace) for a cgroup2 mount
+    /// or a device the spec lists. See <see cref="SpawnRequest.EarlySteps"/>.</summary>
+    public CgroupStage Needs { get; init; }
+}
+
+/// <summary>How far the container's cgroup is along when the child makes a mount step; the
+/// planner keeps the steps in this order.</summary>
+public enum CgroupStage
+{
+    /// <summary>Needs nothing of it: made while the parent creates the cgroup.</summary>
+    None = 0,
+    /// <summary>Its directories exist (HCS_MSG_CGROUP_MADE).</summary>
+    Made = 1,
+    /// <summary>The child is in it and in its cgroup namespace (after GO).</summary>
+    Joined = 2,
 }
 
 public enum MountStepKind : uint

@@ -140,6 +140,7 @@ public static unsafe class Spawner
         p->Steps = a.Array<SpawnAbi.MountStep>(r.Steps.Count);
         p->NSteps = (uint)r.Steps.Count;
         p->NEarlySteps = (uint)r.EarlySteps;
+        p->NMadeSteps = (uint)r.MadeSteps;
         for (int i = 0; i < r.Steps.Count; i++)
             FillStep(&p->Steps[i], r.Steps[i], a, opened);
         p->MaskedPaths = a.StrArray(r.MaskedPaths);
@@ -261,14 +262,26 @@ public sealed unsafe class SpawnSession(int pid, int syncFd, SpawnRequest reques
         catch (ErrnoException) { return null; }
     }
 
-    public void Go(ReadOnlySpan<byte> payload = default)
+    public void Go(ReadOnlySpan<byte> payload = default) => Send(SpawnAbi.MsgGo, payload);
+
+    /// <summary>Tells the child its cgroup's directories exist, when its plan has steps that
+    /// wait for that (<see cref="SpawnRequest.MadeSteps"/>). A child that is gone is not an
+    /// error here: its own report, or its exit, is what the next <see cref="Receive"/> finds.</summary>
+    public void CgroupMade()
+    {
+        if (Request.MadeSteps <= Request.EarlySteps) return;
+        try { Send(SpawnAbi.MsgCgroupMade, default); }
+        catch (ErrnoException) { }
+    }
+
+    private void Send(uint type, ReadOnlySpan<byte> payload)
     {
         int size = sizeof(SpawnAbi.Msg) + payload.Length;
         var buf = size <= 4096 ? stackalloc byte[size] : new byte[size];
         buf.Clear();
         fixed (byte* b = buf)
         {
-            ((SpawnAbi.Msg*)b)->Type = SpawnAbi.MsgGo;
+            ((SpawnAbi.Msg*)b)->Type = type;
             payload.CopyTo(buf[sizeof(SpawnAbi.Msg)..]);
             // SOCK_SEQPACKET: one write is one message, delivered whole or not at all.
             if (Libc.Write(SyncFd, b, size) != size)

@@ -8,7 +8,7 @@ namespace Hcs.Linux.Native;
 /// </summary>
 public static unsafe partial class SpawnAbi
 {
-    public const int Version = 5;
+    public const int Version = 6;
     private const string Lib = "libhcsspawn";
 
     // enum hcs_step_kind
@@ -18,7 +18,7 @@ public static unsafe partial class SpawnAbi
     // enum hcs_mount_flags
     public const uint MountReadonly = 1;
     // enum hcs_msg_type
-    public const uint MsgPid = 1, MsgSetup = 2, MsgGo = 3, MsgHooks = 4, MsgSeccompFd = 5, MsgReady = 6, MsgError = 7;
+    public const uint MsgPid = 1, MsgSetup = 2, MsgGo = 3, MsgHooks = 4, MsgSeccompFd = 5, MsgReady = 6, MsgError = 7, MsgCgroupMade = 8;
 
     /// <summary>enum hcs_area: which list of the plan a failure belongs to.</summary>
     public enum Area
@@ -146,6 +146,7 @@ public static unsafe partial class SpawnAbi
         public MountStep* Steps;
         public uint NSteps;
         public uint NEarlySteps;
+        public uint NMadeSteps;
         public byte** MaskedPaths;
         public uint NMaskedPaths;
         public byte** ReadonlyPaths;

@@ -129,7 +129,7 @@ public sealed class MountPlanner(IHostView host)
 
     /// <summary>Plans every mount of the spec plus /dev. Steps that must come last (making a
     /// cgroup tmpfs read-only after its sub-mounts) are appended at the end.</summary>
-    public void Plan(Schema.Oci.Spec spec, string bundle, bool newUserns, bool cgroupns, List<MountStep> steps,
+    public void Plan(Schema.Oci.Spec spec, string bundle, bool newUserns, List<MountStep> steps,
                      DocumentErrors errors)
     {
         var last = new List<MountStep>();
@@ -147,9 +147,9 @@ public sealed class MountPlanner(IHostView host)
             if (m.Type == "cgroup" && !bind)
             {
                 int first = steps.Count, firstLast = last.Count;
-                PlanCgroup(dest, o, cgroupns, steps, last);
-                for (int k = first; k < steps.Count; k++) steps[k] = steps[k] with { ConfigPath = path, NeedsCgroup = true };
-                for (int k = firstLast; k < last.Count; k++) last[k] = last[k] with { ConfigPath = path, NeedsCgroup = true };
+                PlanCgroup(dest, o, steps, last);
+                for (int k = first; k < steps.Count; k++) steps[k] = steps[k] with { ConfigPath = path, Needs = CgroupStage.Made };
+                for (int k = firstLast; k < last.Count; k++) last[k] = last[k] with { ConfigPath = path, Needs = CgroupStage.Made };
                 continue;
             }
             if (bind)
@@ -196,7 +196,7 @@ public sealed class MountPlanner(IHostView host)
                 Recursive = o.PropagationRecursive,
                 ConfigPath = path,
                 // a cgroup2 mount shows the cgroup namespace's root: it must follow the unshare
-                NeedsCgroup = m.Type == "cgroup2",
+                Needs = m.Type == "cgroup2" ? CgroupStage.Joined : CgroupStage.None,
             });
             if (o.RecAttrSet != 0 || o.RecAttrClear != 0)
                 last.Add(new MountStep { Kind = MountStepKind.SetAttr, Target = dest, AttrSet = o.RecAttrSet, AttrClear = o.RecAttrClear, Recursive = true, ConfigPath = path });
@@ -217,7 +217,7 @@ public sealed class MountPlanner(IHostView host)
             // made in the container's devices cgroup, as runc makes them (the defaults below are
             // allowed by any rules that let a container start)
             steps.Add(Device(Normalize(d.Path), d.Type, d.Major, d.Minor, d.FileMode ?? 0x1b6, d.Uid, d.Gid, newUserns)
-                      with { ConfigPath = $"$.linux.devices[{i}]", NeedsCgroup = true });
+                      with { ConfigPath = $"$.linux.devices[{i}]", Needs = CgroupStage.Joined });
         }
         foreach (var (p, major, minor) in DefaultDevices)
             if (!seen.Contains(p))
@@ -257,67 +257,66 @@ public sealed class MountPlanner(IHostView host)
         ((major & 0xfffff000UL) << 32) | ((major & 0xfffUL) << 8) | ((minor & 0xffffff00UL) << 12) | (minor & 0xffUL);
 
     /// <summary>
-    /// A "cgroup" mount: on cgroup v2 one cgroup2 mount; on v1 (and hybrid) a tmpfs with one
-    /// mount per hierarchy, like the host's /sys/fs/cgroup. With a cgroup namespace the kernel
-    /// shows the container's cgroup as the root; without one we bind the container's own
-    /// directories so it can never see its siblings.
+    /// A "cgroup" mount: on cgroup v2 one mount; on v1 (and hybrid) a tmpfs with one mount per
+    /// hierarchy, like the host's /sys/fs/cgroup. Each is a bind of the container's own
+    /// directory, never a new cgroupfs mount (design 0009): the same superblock, root and
+    /// attributes, and with a cgroup namespace the kernel shows that directory as "/", as it
+    /// would for a new mount. A bind needs only the directory to exist, not the child in it nor
+    /// its cgroup namespace, so the child makes these while the parent joins it. Private, as a
+    /// new mount would be: nothing propagates between the container's view and the host's.
     /// </summary>
-    private void PlanCgroup(string dest, Options o, bool cgroupns, List<MountStep> steps, List<MountStep> last)
+    private void PlanCgroup(string dest, Options o, List<MountStep> steps, List<MountStep> last)
     {
         var view = host.Cgroups();
-        ulong flags = o.Flags & ~MS_RDONLY;
+        MountStep Bind(string source, string target) => new()
+        {
+            Kind = MountStepKind.Bind, Source = source, Target = target, AttrSet = o.AttrSet, AttrClear = o.AttrClear,
+            Propagation = MS_PRIVATE, Recursive = true,
+        };
         if (view.V1.Count == 0 && view.Unified is { } only)
         {
-            steps.Add(cgroupns
-                ? new MountStep { Kind = MountStepKind.Mount, Source = "cgroup2", FsType = "cgroup2", Target = dest, Flags = o.Flags }
-                : new MountStep { Kind = MountStepKind.Bind, Source = only, Target = dest, AttrSet = o.AttrSet, Recursive = true });
+            steps.Add(Bind(only, dest));
             return;
         }
         steps.Add(new MountStep
         {
             Kind = MountStepKind.Mount, Source = "tmpfs", FsType = "tmpfs", Target = dest,
-            Flags = flags | MS_NOSUID | MS_NODEV | MS_NOEXEC, Data = "mode=755",
+            Flags = (o.Flags & ~MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, Data = "mode=755",
         });
         foreach (var h in view.V1)
         {
-            var target = $"{dest}/{h.Name}";
-            steps.Add(cgroupns
-                ? new MountStep { Kind = MountStepKind.Mount, Source = "cgroup", FsType = "cgroup", Target = target, Flags = o.Flags, Data = h.Options }
-                : new MountStep { Kind = MountStepKind.Bind, Source = h.HostPath, Target = target, AttrSet = o.AttrSet, Recursive = true });
+            steps.Add(Bind(h.HostPath, $"{dest}/{h.Name}"));
             if (h.Name.Contains(','))
                 foreach (var part in h.Name.Split(','))
                     steps.Add(Symlink($"{dest}/{part}", h.Name));
         }
         if (view.Unified is { } unified)
-            steps.Add(cgroupns
-                ? new MountStep { Kind = MountStepKind.Mount, Source = "cgroup2", FsType = "cgroup2", Target = $"{dest}/unified", Flags = o.Flags }
-                : new MountStep { Kind = MountStepKind.Bind, Source = unified, Target = $"{dest}/unified", AttrSet = o.AttrSet, Recursive = true });
+            steps.Add(Bind(unified, $"{dest}/unified"));
         if ((o.Flags & MS_RDONLY) != 0)
             last.Add(new MountStep { Kind = MountStepKind.SetAttr, Target = dest, AttrSet = ATTR_RDONLY });
     }
 
     /// <summary>
-    /// Moves the steps that need the container's cgroup (<see cref="MountStep.NeedsCgroup"/>)
-    /// after all others, keeping the order within each part: the child makes everything before
-    /// them while the parent is still creating the cgroup (<see cref="SpawnRequest.EarlySteps"/>).
-    /// A step whose target is at, under or above the target of a step that stays behind stays
-    /// behind too (in its place after it), so no mount ever lands on top of, or under, one that
-    /// was meant to come first.
+    /// Orders the steps by what of the cgroup they need (<see cref="MountStep.Needs"/>), keeping
+    /// the order within each stage: the child makes the first stage while the parent creates
+    /// the cgroup, the second once its directories exist (<see cref="SpawnRequest.EarlySteps"/>).
+    /// A step whose target is at, under or above the target of an earlier step that went to a
+    /// later stage goes to that stage too (after it), so no mount ever lands on top of, or
+    /// under, one that was meant to come first.
     /// </summary>
-    public static void CgroupStepsLast(List<MountStep> steps)
+    public static void OrderByCgroupStage(List<MountStep> steps)
     {
-        int first = steps.FindIndex(s => s.NeedsCgroup);
-        if (first < 0) return;
-        var early = steps.GetRange(0, first);
-        var late = new List<MountStep>();
-        foreach (var s in steps.Skip(first))
+        var stage = new CgroupStage[steps.Count];
+        for (int i = 0; i < steps.Count; i++)
         {
-            if (s.NeedsCgroup || late.Exists(l => Nested(s.Target, l.Target) || Nested(l.Target, s.Target))) late.Add(s);
-            else early.Add(s);
+            stage[i] = steps[i].Needs;
+            for (int k = 0; k < i; k++)
+                if (stage[k] > stage[i] && (Nested(steps[i].Target, steps[k].Target) || Nested(steps[k].Target, steps[i].Target)))
+                    stage[i] = stage[k];
         }
+        var ordered = Enumerable.Range(0, steps.Count).OrderBy(i => stage[i]).Select(i => steps[i]).ToList(); // a stable sort
         steps.Clear();
-        steps.AddRange(early);
-        steps.AddRange(late);
+        steps.AddRange(ordered);
     }
 
     /// <summary>Whether <paramref name="inner"/> is <paramref name="outer"/> or below it (paths in

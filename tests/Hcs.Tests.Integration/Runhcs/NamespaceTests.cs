@@ -124,6 +124,40 @@ public sealed partial class NamespaceTests(ITestOutputHelper output) : IDisposab
         Assert.Contains(lines, l => !l.EndsWith(":/"));
     }
 
+    /// <summary>The "cgroup" mount binds the container's own directories (design 0009): with a
+    /// cgroup namespace each shows as "/", as a new cgroupfs mount would; it holds the
+    /// container's limits, nothing above or beside it, cannot be written, and is private (no
+    /// propagation tag), also inside a user namespace.</summary>
+    [RootTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void The_cgroup_mount_is_the_containers_own_cgroup_read_only_and_private(bool userns)
+    {
+        using var b = new TestBundle("sh", "-c",
+                "d=/sys/fs/cgroup/pids; [ -d $d ] || d=/sys/fs/cgroup; cat $d/pids.max; echo ---; " +
+                "grep -E ' - cgroup2? ' /proc/self/mountinfo; echo ---; " +
+                "find /sys/fs/cgroup -mindepth 2 -type d | wc -l; mkdir $d/x 2>/dev/null && echo writable || echo read-only")
+            .With(s =>
+            {
+                ((s.Linux ??= new Hcs.Schema.Oci.Linux()).Resources ??= new Hcs.Schema.Oci.Resources()).Pids = new Hcs.Schema.Oci.Pids { Limit = 37 };
+                if (userns) s.UserNamespace(0, 65536);
+            });
+        var parts = _rt.RunOk(b).Split("---\n");
+        output.WriteLine(parts[1]);
+        Assert.Equal("37", parts[0].Trim()); // the container's directory, not the hierarchy's root
+        var mounts = parts[1].Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')).ToList();
+        Assert.NotEmpty(mounts);
+        Assert.All(mounts, f =>
+        {
+            Assert.Equal("/", f[3]);           // root, as the cgroup namespace shows it
+            Assert.StartsWith("ro,", f[5]);    // per-mount options
+            Assert.Equal("-", f[6]);           // no optional fields: private
+        });
+        var rest = parts[2].Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("0", rest[0].Trim());     // no other cgroup below any hierarchy
+        Assert.Equal("read-only", rest[1]);
+    }
+
     [RootFact]
     public void User_namespace_identity_mapping_runs_as_root_inside()
     {

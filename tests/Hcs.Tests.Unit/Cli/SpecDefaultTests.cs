@@ -46,7 +46,8 @@ public sealed class SpecDefaultTests
             Assert.True(r.RootReadonly);
             Assert.Equal("runhcs", r.Hostname);
             Assert.Contains(r.Steps, s => s.Target == "/dev/null" && s.Kind == MountStepKind.Mknod);
-            Assert.Contains(r.Steps, s => s.FsType is "cgroup2" or "cgroup");
+            Assert.Contains(r.Steps, s => s.Kind == MountStepKind.Bind && s.Source == "/sys/fs/cgroup/hcs/ctr" ||
+                                          s.Kind == MountStepKind.Bind && s.Source == "/sys/fs/cgroup/memory/hcs/ctr");
             Assert.Equal(ContainerPlanner.Mask(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]), r.Capabilities!.Value.Bounding);
             Assert.Equal([(7, 1024ul, 1024ul)], r.Rlimits);
         }

@@ -78,7 +78,7 @@ public sealed unsafe class SpawnAbiTests
     public void Enum_values_match_the_header()
     {
         Assert.Equal(new uint[] { 1, 2, 3, 4, 5, 6 }, new[] { SpawnAbi.StepMount, SpawnAbi.StepBind, SpawnAbi.StepMknod, SpawnAbi.StepSymlink, SpawnAbi.StepMkdir, SpawnAbi.StepSetattr });
-        Assert.Equal(new uint[] { 1, 2, 3, 4, 5, 6, 7 }, new[] { SpawnAbi.MsgPid, SpawnAbi.MsgSetup, SpawnAbi.MsgGo, SpawnAbi.MsgHooks, SpawnAbi.MsgSeccompFd, SpawnAbi.MsgReady, SpawnAbi.MsgError });
+        Assert.Equal(new uint[] { 1, 2, 3, 4, 5, 6, 7, 8 }, new[] { SpawnAbi.MsgPid, SpawnAbi.MsgSetup, SpawnAbi.MsgGo, SpawnAbi.MsgHooks, SpawnAbi.MsgSeccompFd, SpawnAbi.MsgReady, SpawnAbi.MsgError, SpawnAbi.MsgCgroupMade });
         Assert.Equal(0x800u, (uint)SpawnAbi.PlanFlags.ConsoleMount);
         Assert.Equal(0x100u, (uint)SpawnAbi.PlanFlags.SetupRootfs);
         // the engine's step kinds are the ABI's

@@ -88,9 +88,12 @@ public sealed class ContainerPlannerTests
         // everything but the cgroup mount, which waits for the cgroup: /run too, though it
         // comes after it in the spec (nothing ties the two), and /dev's nodes
         Assert.True(early > 0);
-        Assert.DoesNotContain(r.Steps.Take(early), s => s.NeedsCgroup);
-        Assert.All(r.Steps.Skip(early), s => Assert.True(s.NeedsCgroup, s.Target));
+        Assert.All(r.Steps.Take(early), s => Assert.Equal(CgroupStage.None, s.Needs));
+        Assert.All(r.Steps.Skip(early), s => Assert.Equal(CgroupStage.Made, s.Needs));
         Assert.Equal("/sys/fs/cgroup", r.Steps[early].Target);
+        // the cgroup mount is binds of the container's directories: all of it waits only for
+        // those, none for the join
+        Assert.Equal(r.Steps.Count, r.MadeSteps);
         Assert.Contains(r.Steps.Take(early), s => s.Target == "/run");
         Assert.True(r.Steps.FindIndex(s => s.Target == "/proc") < r.Steps.FindIndex(s => s.Target == "/run"));
 
@@ -104,10 +107,30 @@ public sealed class ContainerPlannerTests
         userns.Linux!.UidMappings = [new IdMapping { ContainerId = 0, HostId = 100000, Size = 65536 }];
         userns.Linux.GidMappings = [new IdMapping { ContainerId = 0, HostId = 100000, Size = 65536 }];
         Assert.Equal(0, Create(userns).EarlySteps);
+        Assert.Equal(0, Create(userns).MadeSteps);
         var joined = Base("mount");
         joined.Mounts = spec.Mounts;
         joined.Linux!.Namespaces!.Add(new Namespace { Type = "network", Path = "/var/run/netns/a" });
         Assert.Equal(0, Create(joined).EarlySteps);
+        Assert.Equal(0, Create(joined).MadeSteps);
+    }
+
+    [Fact]
+    public void The_cgroup_binds_come_before_the_steps_that_need_the_child_in_its_cgroup()
+    {
+        _host.CgroupView = FakeHost.V1;
+        var spec = Base("pid", "network", "mount", "cgroup");
+        spec.Mounts =
+        [
+            new Mount { Destination = "/proc", Type = "proc", Source = "proc" },
+            new Mount { Destination = "/sys/fs/cgroup", Type = "cgroup", Source = "cgroup" },
+        ];
+        spec.Linux!.Devices = [new Device { Type = "c", Path = "/dev/fuse", Major = 10, Minor = 229 }];
+        var r = Create(spec);
+        Assert.All(r.Steps.Take(r.EarlySteps), s => Assert.Equal(CgroupStage.None, s.Needs));
+        Assert.All(r.Steps.Skip(r.EarlySteps).Take(r.MadeSteps - r.EarlySteps), s => Assert.Equal(CgroupStage.Made, s.Needs));
+        Assert.Equal(["/dev/fuse"], r.Steps.Skip(r.MadeSteps).Select(s => s.Target));
+        Assert.True(r.MadeSteps > r.EarlySteps);
     }
 
     [Fact]
@@ -526,14 +549,22 @@ public sealed class ContainerPlannerTests
         spec.Linux.GidMappings = [new IdMapping { ContainerId = 0, HostId = 1000, Size = 1 }];
         spec.Mounts = [new Mount { Destination = "/sys/fs/cgroup", Type = "cgroup" }];
         var r = Create(spec);
-        Assert.Equal("cgroup2", r.Steps.Single(s => s.Target == "/sys/fs/cgroup").FsType); // cgroupns: a fresh mount
+        var cgroupBind = new MountStep
+        {
+            Kind = MountStepKind.Bind, Source = "/sys/fs/cgroup/hcs/ctr", Target = "/sys/fs/cgroup",
+            Propagation = MountPlanner.MS_PRIVATE, Recursive = true, Needs = CgroupStage.Made,
+            ConfigPath = "$.mounts[0]",
+        };
+        // the container's own directory, with or without a cgroup namespace (which shows it as
+        // "/"), and in a user namespace too, where no cgroupfs could be mounted on v1
+        Assert.Equal(cgroupBind, r.Steps.Single(s => s.Target == "/sys/fs/cgroup"));
         Assert.DoesNotContain(r.Steps, s => s.Kind == MountStepKind.Mknod); // userns: binds
         Assert.Contains(r.Steps, s => s.Kind == MountStepKind.Bind && s.Target == "/dev/null");
 
         spec = Base("mount");
         spec.Mounts = [new Mount { Destination = "/sys/fs/cgroup", Type = "cgroup" }];
         r = Create(spec);
-        Assert.Equal(MountStepKind.Bind, r.Steps.Single(s => s.Target == "/sys/fs/cgroup").Kind); // no cgroupns: the container's own directory
+        Assert.Equal(cgroupBind, r.Steps.Single(s => s.Target == "/sys/fs/cgroup"));
         Assert.Contains(r.Steps, s => s.Kind == MountStepKind.Mknod && s.Target == "/dev/null");
     }
 

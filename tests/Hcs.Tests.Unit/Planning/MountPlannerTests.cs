@@ -16,11 +16,11 @@ public sealed class MountPlannerTests
     private readonly FakeHost _host = new();
 
     private (List<MountStep> Steps, IReadOnlyList<DocumentError> Errors) Plan(
-        Spec spec, bool newUserns = false, bool cgroupns = true, string bundle = "/bundle")
+        Spec spec, bool newUserns = false, string bundle = "/bundle")
     {
         var steps = new List<MountStep>();
         var errors = new DocumentErrors();
-        new MountPlanner(_host).Plan(spec, bundle, newUserns, cgroupns, steps, errors);
+        new MountPlanner(_host).Plan(spec, bundle, newUserns, steps, errors);
         // the steps' config paths are checked on their own (Steps_name_the_config_value_they_come_from)
         return (steps.ConvertAll(x => x with { ConfigPath = null }), errors.All);
     }
@@ -35,7 +35,7 @@ public sealed class MountPlannerTests
             new Mount { Destination = "/sys/fs/cgroup", Type = "cgroup", Source = "cgroup", Options = ["ro"] });
         spec.Linux = new OciLinux { Devices = [new Device { Path = "/dev/fuse", Type = "c", Major = 10, Minor = 229 }] };
         var steps = new List<MountStep>();
-        new MountPlanner(_host).Plan(spec, "/bundle", false, true, steps, new DocumentErrors());
+        new MountPlanner(_host).Plan(spec, "/bundle", false, steps, new DocumentErrors());
         Assert.Equal("$.mounts[0]", steps.Single(x => x.Target == "/proc").ConfigPath);
         Assert.Equal("$.mounts[1]", steps.Single(x => x.Target == "/data").ConfigPath);
         Assert.All(steps.Where(x => x.Target.StartsWith("/sys/fs/cgroup")), x => Assert.Equal("$.mounts[2]", x.ConfigPath));
@@ -200,51 +200,45 @@ public sealed class MountPlannerTests
         new() { Destination = "/sys/fs/cgroup", Type = "cgroup", Source = "cgroup", Options = [.. options] };
 
     [Fact]
-    public void Cgroup_on_a_v2_host_with_cgroupns_is_one_cgroup2_mount()
+    public void Cgroup_on_a_v2_host_binds_the_containers_own_directory()
     {
         _host.CgroupView = FakeHost.V2;
         var (steps, _) = Plan(WithMounts(Cgroup("nosuid", "noexec", "nodev", "relatime", "ro")));
-        var nonDev = NonDev(steps);
-        Assert.Equal(new MountStep
-        {
-            Kind = MountStepKind.Mount, Source = "cgroup2", FsType = "cgroup2", Target = "/sys/fs/cgroup",
-            Flags = MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RELATIME | MS_RDONLY, NeedsCgroup = true,
-        }, Assert.Single(nonDev));
-    }
-
-    [Fact]
-    public void Cgroup_on_a_v2_host_without_cgroupns_binds_the_containers_own_directory()
-    {
-        _host.CgroupView = FakeHost.V2;
-        var (steps, _) = Plan(WithMounts(Cgroup("ro", "nosuid")), cgroupns: false);
         Assert.Equal(new MountStep
         {
             Kind = MountStepKind.Bind, Source = "/sys/fs/cgroup/hcs/ctr", Target = "/sys/fs/cgroup",
-            AttrSet = ATTR_RDONLY | ATTR_NOSUID, Recursive = true, NeedsCgroup = true,
+            AttrSet = ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC | ATTR_NODEV | ATTR_RELATIME, AttrClear = ATTR__ATIME, Propagation = MS_PRIVATE,
+            Recursive = true, Needs = CgroupStage.Made,
         }, Assert.Single(NonDev(steps)));
     }
 
     [Fact]
-    public void Cgroup_on_a_v1_host_with_cgroupns_is_a_tmpfs_with_one_mount_per_hierarchy()
+    public void Cgroup_on_a_v1_host_is_a_tmpfs_with_a_bind_of_the_containers_directory_per_hierarchy()
     {
         _host.CgroupView = FakeHost.V1;
         var (steps, errors) = Plan(WithMounts(Cgroup("nosuid", "noexec", "nodev", "relatime", "ro")));
         Assert.Empty(errors);
-        const ulong flags = MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RELATIME | MS_RDONLY;
-        MountStep Link(string name, string to) => new() { Kind = MountStepKind.Symlink, Target = "/sys/fs/cgroup/" + name, Source = to, NeedsCgroup = true };
+        const ulong flags = MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RELATIME;
+        const ulong attrs = ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC | ATTR_NODEV | ATTR_RELATIME;
+        MountStep Link(string name, string to) => new() { Kind = MountStepKind.Symlink, Target = "/sys/fs/cgroup/" + name, Source = to, Needs = CgroupStage.Made };
+        MountStep Bind(string name) => new()
+        {
+            Kind = MountStepKind.Bind, Source = $"/sys/fs/cgroup/{name}/hcs/ctr", Target = "/sys/fs/cgroup/" + name,
+            AttrSet = attrs, AttrClear = ATTR__ATIME, Propagation = MS_PRIVATE, Recursive = true, Needs = CgroupStage.Made,
+        };
         Assert.Equal(
         [
-            new MountStep { Kind = MountStepKind.Mount, Source = "tmpfs", FsType = "tmpfs", Target = "/sys/fs/cgroup", Flags = flags & ~MS_RDONLY, Data = "mode=755", NeedsCgroup = true },
-            new MountStep { Kind = MountStepKind.Mount, Source = "cgroup", FsType = "cgroup", Target = "/sys/fs/cgroup/cpu,cpuacct", Flags = flags, Data = "cpu,cpuacct", NeedsCgroup = true },
+            new MountStep { Kind = MountStepKind.Mount, Source = "tmpfs", FsType = "tmpfs", Target = "/sys/fs/cgroup", Flags = flags, Data = "mode=755", Needs = CgroupStage.Made },
+            Bind("cpu,cpuacct"),
             Link("cpu", "cpu,cpuacct"),
             Link("cpuacct", "cpu,cpuacct"),
-            new MountStep { Kind = MountStepKind.Mount, Source = "cgroup", FsType = "cgroup", Target = "/sys/fs/cgroup/memory", Flags = flags, Data = "memory", NeedsCgroup = true },
-            new MountStep { Kind = MountStepKind.Mount, Source = "cgroup", FsType = "cgroup", Target = "/sys/fs/cgroup/net_cls,net_prio", Flags = flags, Data = "net_cls,net_prio", NeedsCgroup = true },
+            Bind("memory"),
+            Bind("net_cls,net_prio"),
             Link("net_cls", "net_cls,net_prio"),
             Link("net_prio", "net_cls,net_prio"),
         ], steps.Take(8));
         // the tmpfs is made read-only after its sub-mounts, as the very last step
-        Assert.Equal(new MountStep { Kind = MountStepKind.SetAttr, Target = "/sys/fs/cgroup", AttrSet = ATTR_RDONLY, NeedsCgroup = true }, steps[^1]);
+        Assert.Equal(new MountStep { Kind = MountStepKind.SetAttr, Target = "/sys/fs/cgroup", AttrSet = ATTR_RDONLY, Needs = CgroupStage.Made }, steps[^1]);
         Assert.Single(steps, s => s.Kind == MountStepKind.SetAttr);
     }
 
@@ -258,60 +252,57 @@ public sealed class MountPlannerTests
     }
 
     [Fact]
-    public void Cgroup_on_a_v1_host_without_cgroupns_binds_the_containers_directories()
-    {
-        _host.CgroupView = FakeHost.V1;
-        var (steps, _) = Plan(WithMounts(Cgroup("ro")), cgroupns: false);
-        var binds = steps.Where(s => s.Kind == MountStepKind.Bind).ToList();
-        Assert.Equal(
-        [
-            ("/sys/fs/cgroup/cpu,cpuacct/hcs/ctr", "/sys/fs/cgroup/cpu,cpuacct"),
-            ("/sys/fs/cgroup/memory/hcs/ctr", "/sys/fs/cgroup/memory"),
-            ("/sys/fs/cgroup/net_cls,net_prio/hcs/ctr", "/sys/fs/cgroup/net_cls,net_prio"),
-        ], binds.Select(b => (b.Source!, b.Target)));
-        Assert.All(binds, b => { Assert.True(b.Recursive); Assert.Equal(ATTR_RDONLY, b.AttrSet); });
-        Assert.Equal(4, steps.Count(s => s.Kind == MountStepKind.Symlink && s.Target.StartsWith("/sys/fs/cgroup/", StringComparison.Ordinal)));
-        Assert.Equal(MountStepKind.SetAttr, steps[^1].Kind);
-    }
-
-    [Fact]
     public void Cgroup_on_a_hybrid_host_adds_the_unified_hierarchy()
     {
         _host.CgroupView = FakeHost.Hybrid;
         var (steps, _) = Plan(WithMounts(Cgroup()));
         Assert.Equal(
         [
-            ("tmpfs", "/sys/fs/cgroup"), ("cgroup", "/sys/fs/cgroup/memory"), ("cgroup2", "/sys/fs/cgroup/unified"),
-        ], NonDev(steps).Select(s => (s.FsType!, s.Target)));
-
-        (steps, _) = Plan(WithMounts(Cgroup()), cgroupns: false);
-        Assert.Equal(new MountStep { Kind = MountStepKind.Bind, Source = "/sys/fs/cgroup/unified/hcs/ctr", Target = "/sys/fs/cgroup/unified", Recursive = true, NeedsCgroup = true },
-            NonDev(steps)[2]);
+            ("tmpfs", "/sys/fs/cgroup"), ("/sys/fs/cgroup/memory/hcs/ctr", "/sys/fs/cgroup/memory"),
+            ("/sys/fs/cgroup/unified/hcs/ctr", "/sys/fs/cgroup/unified"),
+        ], NonDev(steps).Select(s => (s.Source!, s.Target)));
+        Assert.Equal(new MountStep
+        {
+            Kind = MountStepKind.Bind, Source = "/sys/fs/cgroup/unified/hcs/ctr", Target = "/sys/fs/cgroup/unified",
+            Propagation = MS_PRIVATE, Recursive = true, Needs = CgroupStage.Made,
+        }, NonDev(steps)[2]);
     }
 
     [Fact]
-    public void Cgroup_steps_go_last_with_whatever_is_nested_with_them_and_the_rest_keeps_its_order()
+    public void A_cgroup2_mount_waits_for_the_cgroup_namespace()
     {
-        MountStep M(string target, bool cgroup = false, MountStepKind kind = MountStepKind.Mount) =>
-            new() { Kind = kind, Target = target, NeedsCgroup = cgroup };
+        var (steps, _) = Plan(WithMounts(new Mount { Destination = "/sys/fs/cgroup", Type = "cgroup2", Source = "cgroup2" }));
+        Assert.Equal(CgroupStage.Joined, NonDev(steps).Single().Needs);
+    }
+
+    [Fact]
+    public void Steps_are_ordered_by_cgroup_stage_with_whatever_is_nested_with_them_and_the_rest_keeps_its_order()
+    {
+        MountStep M(string target, CgroupStage needs = CgroupStage.None, MountStepKind kind = MountStepKind.Mount) =>
+            new() { Kind = kind, Target = target, Needs = needs };
         var steps = new List<MountStep>
         {
             M("/proc"),
-            M("/sys/fs/cgroup", cgroup: true),
-            M("/sys/fs/cgroup/cpu", cgroup: true),
+            M("/sys/fs/cgroup", CgroupStage.Made),
+            M("/sys/fs/cgroup/cpu", CgroupStage.Made),
             M("/data"),
             M("/sys/fs/cgroup/extra"),           // inside the cgroup tmpfs: after it
             M("/sys"),                           // above it: would cover it if moved before
+            M("/dev/sda", CgroupStage.Joined, MountStepKind.Mknod),
             M("/dev/null", kind: MountStepKind.Mknod),
-            M("/sys/fs/cgroup", cgroup: true, kind: MountStepKind.SetAttr),
+            M("/dev/sda/x"),                     // below a joined step: after it
+            M("/sys/fs/cgroup/v2", CgroupStage.Joined),
+            M("/sys/fs/cgroup", CgroupStage.Made, MountStepKind.SetAttr), // above a joined step: after it
         };
-        MountPlanner.CgroupStepsLast(steps);
-        Assert.Equal(["/proc", "/data", "/dev/null", "/sys/fs/cgroup", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/extra", "/sys", "/sys/fs/cgroup"],
+        MountPlanner.OrderByCgroupStage(steps);
+        Assert.Equal(["/proc", "/data", "/dev/null",
+                      "/sys/fs/cgroup", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/extra", "/sys",
+                      "/dev/sda", "/dev/sda/x", "/sys/fs/cgroup/v2", "/sys/fs/cgroup"],
             steps.Select(s => s.Target));
         Assert.Equal(MountStepKind.SetAttr, steps[^1].Kind);
 
         var none = new List<MountStep> { M("/proc"), M("/dev") };
-        MountPlanner.CgroupStepsLast(none);
+        MountPlanner.OrderByCgroupStage(none);
         Assert.Equal(["/proc", "/dev"], none.Select(s => s.Target));
     }
 
@@ -389,9 +380,9 @@ public sealed class MountPlannerTests
         };
         var nodes = Plan(spec).Steps.Where(s => s.Kind == MountStepKind.Mknod).ToList();
         // the spec's devices are made in the container's devices cgroup, as runc makes them
-        Assert.Equal(new MountStep { Kind = MountStepKind.Mknod, Target = "/dev/sda", Mode = S_IFBLK | 0x1b0, Device = 0x801, Uid = 5, Gid = 6, NeedsCgroup = true }, nodes[0]);
-        Assert.Equal(new MountStep { Kind = MountStepKind.Mknod, Target = "/dev/fifo", Mode = S_IFIFO | 0x180, Device = 0, Uid = 0, Gid = 0, NeedsCgroup = true }, nodes[1]);
-        Assert.All(nodes.Skip(4), n => Assert.False(n.NeedsCgroup, n.Target)); // the defaults are not
+        Assert.Equal(new MountStep { Kind = MountStepKind.Mknod, Target = "/dev/sda", Mode = S_IFBLK | 0x1b0, Device = 0x801, Uid = 5, Gid = 6, Needs = CgroupStage.Joined }, nodes[0]);
+        Assert.Equal(new MountStep { Kind = MountStepKind.Mknod, Target = "/dev/fifo", Mode = S_IFIFO | 0x180, Device = 0, Uid = 0, Gid = 0, Needs = CgroupStage.Joined }, nodes[1]);
+        Assert.All(nodes.Skip(4), n => Assert.Equal(CgroupStage.None, n.Needs)); // the defaults are not
         Assert.Equal(S_IFCHR | 0x1b6, nodes[2].Mode); // "u" is a character device; default mode 0666
         Assert.Equal(S_IFCHR | 0x1b6, nodes[3].Mode);
         Assert.Equal(10ul << 8 | 229, nodes[3].Device);
