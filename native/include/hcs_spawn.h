@@ -60,6 +60,7 @@ enum hcs_area {
     HCS_AREA_ROOTFS = 13,
     HCS_AREA_USER = 14,             /* uid, gid, groups */
     HCS_AREA_SECCOMP = 15,
+    HCS_AREA_TERMINAL = 16,         /* the pty (process.terminal) */
 };
 
 struct hcs_error {

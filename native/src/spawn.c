@@ -279,8 +279,11 @@ int child_run(struct child *c)
         child_at(c, HCS_AREA_CWD, -1);
         rootfs_make_cwd(c); /* before the root may turn read-only */
     }
-    if (p->flags & HCS_PLAN_TERMINAL)
+    if (p->flags & HCS_PLAN_TERMINAL) {
+        child_at(c, HCS_AREA_TERMINAL, -1);
         process_console(c);
+        child_at(c, HCS_AREA_NONE, -1);
+    }
     /* sysctls go in before /proc/sys turns read-only (it is in the usual readonlyPaths) */
     write_sysctls(c);
     if (p->flags & HCS_PLAN_SETUP_ROOTFS)

@@ -164,6 +164,11 @@ public sealed class ContainerEngine(EngineOptions options)
             cgroup.Create();
             session.CgroupMade();
             PerfTrace.Mark("create: cgroup created");
+            // The limits go in before the child joins, while it binds the cgroup directories: it
+            // enters a cgroup that is complete. After the join, a v1 device list (rewritten from
+            // "deny all" up) would refuse the child's own pty or mknod for a moment.
+            ApplyResources(cgroup, EffectiveResources(spec), "$.linux.resources");
+            PerfTrace.Mark("create: cgroup applied");
 
             var record = new ContainerRecord
             {
@@ -180,14 +185,8 @@ public sealed class ContainerEngine(EngineOptions options)
             };
             // The state is written while the child builds its root filesystem (right after it is
             // let go at SETUP): the two would otherwise take turns. Until READY, a failure undoes it.
-            // The limits are written once the child is let go (joined), while it mounts the
-            // cgroup hierarchies and pivots: it runs only its own setup code until READY, and
-            // create answers (and so start can come) only after both. Before the join they were
-            // on the path to GO, which the child waited for (0.05-0.1 ms of every create).
             DriveSetup(session, record, cgroup, spec.Process.OomScoreAdj, spec, seccomp, afterGo: () =>
             {
-                ApplyResources(cgroup, EffectiveResources(spec), "$.linux.resources");
-                PerfTrace.Mark("create: cgroup applied");
                 Store.Save(record, withConfig: true, configBytes);
                 PerfTrace.Mark("create: state saved");
             });

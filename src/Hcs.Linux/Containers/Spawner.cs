@@ -351,6 +351,7 @@ public sealed class SpawnException(int errno, string step, string detail) : Exce
             SpawnAbi.Area.Rootfs => "$.root.path",
             SpawnAbi.Area.User => $"{r.ProcessPath}.user",
             SpawnAbi.Area.Seccomp => "$.linux.seccomp",
+            SpawnAbi.Area.Terminal => $"{r.ProcessPath}.terminal",
             _ => null,
         };
         return path is null ? this : new SpawnException(Errno, Step, Detail) { Area = Area, Index = Index, ConfigPath = path };

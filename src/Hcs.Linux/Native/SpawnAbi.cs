@@ -24,7 +24,7 @@ public static unsafe partial class SpawnAbi
     public enum Area
     {
         None = 0, Step = 1, Masked = 2, Readonly = 3, Sysctl = 4, CreateContainer = 5, StartContainer = 6,
-        Rlimit = 7, Join = 8, Hostname = 9, Domainname = 10, Cwd = 11, Exec = 12, Rootfs = 13, User = 14, Seccomp = 15,
+        Rlimit = 7, Join = 8, Hostname = 9, Domainname = 10, Cwd = 11, Exec = 12, Rootfs = 13, User = 14, Seccomp = 15, Terminal = 16,
     }
 
     [Flags]

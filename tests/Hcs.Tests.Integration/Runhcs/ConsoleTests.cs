@@ -68,6 +68,23 @@ public sealed class ConsoleTests(ITestOutputHelper output) : IDisposable
         Assert.StartsWith("31 101\r\n", master.ReadUntil("\r\n"));
     }
 
+    /// <summary>The pty is opened during create, under the container's device rules: those must
+    /// be complete by then, every time (on v1 they are rewritten from "deny all" up, and a
+    /// child that joined before they were written got EPERM from /dev/ptmx now and then).</summary>
+    [RootFact]
+    public void A_terminal_is_opened_on_every_create()
+    {
+        using var b = TerminalBundle("true");
+        for (int i = 0; i < 20; i++)
+        {
+            using var sock = new ConsoleSocket(_sockDir);
+            var id = Runtime.NewId();
+            _rt.Ok("create", "--console-socket", sock.Path, "--bundle", b.Dir, id);
+            using (sock.ReceiveMaster()) { }
+            _rt.Ok("delete", "--force", id);
+        }
+    }
+
     [RootFact]
     public void Foreground_run_with_a_terminal_relays_the_pty()
     {
