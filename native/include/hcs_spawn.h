@@ -19,7 +19,7 @@
  *  - ABI 4 added the zygote (hcs_zygote_start, hcs_zygote_fork, hcs_send_plan) and
  *    struct hcs_waiting. A plan sent to a waiting child lives in that child's shared region
  *    and is read by the child after hcs_send_plan returns, until its execve.
- *  - ABI 6 added n_made_steps to the plan and HCS_MSG_CGROUP_MADE.
+ *  - ABI 6 added n_made_steps to the plan, HCS_MSG_CGROUP_MADE and HCS_AREA_TERMINAL.
  *  - Failures: a function returns -1 and fills struct hcs_error: errno + the name of the step
  *    that failed + a detail (usually a path). Failures inside the child travel back to the
  *    parent as an HCS_MSG_ERROR message on the sync socket.
@@ -254,7 +254,7 @@ struct hcs_spawn_plan {
  *                                                          and masked paths]
  *   [n_made_steps > n_early_steps: once the cgroup is made, before reading SETUP]
  *             ─── HCS_MSG_CGROUP_MADE ─────────────────► mount steps n_early_steps ..
- *                                                          n_made_steps-1, then waits
+ *   (writes the limits meanwhile)                          n_made_steps-1, then waits
  *   join cgroups, oom_score_adj
  *             ─── HCS_MSG_GO + state JSON ─────────────► unshare cgroupns, setns others,
  *                                                          the other mount steps
