@@ -139,7 +139,7 @@ public sealed partial class NamespaceTests(ITestOutputHelper output) : IDisposab
                 "find /sys/fs/cgroup -mindepth 2 -type d | wc -l; mkdir $d/x 2>/dev/null && echo writable || echo read-only")
             .With(s =>
             {
-                ((s.Linux ??= new Hcs.Schema.Oci.Linux()).Resources ??= new Hcs.Schema.Oci.Resources()).Pids = new Hcs.Schema.Oci.Pids { Limit = 37 };
+                ((s.Linux ??= new()).Resources ??= new()).Pids = new() { Limit = 37 };
                 if (userns) s.UserNamespace(0, 65536);
             });
         var parts = _rt.RunOk(b).Split("---\n");
