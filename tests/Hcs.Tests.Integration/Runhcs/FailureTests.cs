@@ -397,8 +397,10 @@ public sealed class FailureTests : IDisposable
         Assert.Contains(pid, JsonSerializer.Deserialize<int[]>(_rt.Ok("ps", "--format", "json", id).Stdout)!);
         // ... and it still starts and runs its own process, not the second bundle's.
         _rt.Ok("start", id);
-        Tools.WaitUntil(() => File.Exists(Path.Combine(first.Rootfs, "tmp/marker")), "the first container's process to run");
-        Assert.Equal("ran\n", File.ReadAllText(Path.Combine(first.Rootfs, "tmp/marker")));
+        // the shell creates the file before it writes to it: wait for the text, not the name
+        var marker = Path.Combine(first.Rootfs, "tmp/marker");
+        Tools.WaitUntil(() => File.Exists(marker) && new FileInfo(marker).Length > 0, "the first container's process to run");
+        Assert.Equal("ran\n", File.ReadAllText(marker));
         Assert.False(File.Exists(Path.Combine(second.Rootfs, "tmp/marker")), "the second bundle's process ran");
         Assert.Equal("running", _rt.Status(id));
 
