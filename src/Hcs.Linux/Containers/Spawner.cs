@@ -245,6 +245,10 @@ public sealed unsafe class SpawnSession(int pid, int syncFd, SpawnRequest reques
         SpawnAbi.Msg m;
         int fd;
         int n = SpawnAbi.SyncRecv(SyncFd, &m, &fd);
+        // A child that exits with a message of ours unread (CgroupMade, GO) resets the socket,
+        // and the kernel reports the reset before what the child sent first (its error among
+        // them): read on past it, once. After it comes that message, or the end (0).
+        if (n < 0 && Libc.Errno == Libc.ECONNRESET) n = SpawnAbi.SyncRecv(SyncFd, &m, &fd);
         if (n < 0) throw new ErrnoException(Libc.Errno, "read from container process");
         if (n == 0) return new SpawnMessage(0, -1, null);
         if (m.Type == SpawnAbi.MsgError) return new SpawnMessage(m.Type, fd, SpawnException.From(m.Error).Locate(Request));

@@ -327,6 +327,25 @@ public sealed class FailureTests : IDisposable
         Assert.True(failures.Count == 0, string.Join("\n\n", failures));
     }
 
+    /// <summary>A child that fails a mount step may exit before it reads what hcs-monitor sent it
+    /// meanwhile (the cgroup's "made"); its error must still be the one reported, every time,
+    /// not the socket reset its exit causes.</summary>
+    [RootFact]
+    public void A_failed_mount_step_is_reported_with_its_path_every_time()
+    {
+        var id = Runtime.NewId("f");
+        using var b = NewBundle(id);
+        int n = b.Spec.Mounts!.Count;
+        b.With(s => s.Mounts!.Add(new Mount { Destination = "/mnt", Type = "hcsbogusfs", Source = "none" }));
+        for (int i = 0; i < 20; i++)
+        {
+            var r = _rt.Run("create", "--bundle", b.Dir, id);
+            Assert.True(r.ExitCode != 0, $"create succeeded:\n{r}");
+            AssertMentions(r, [$"$.mounts[{n}]", "hcsbogusfs", "No such device"]);
+            _rt.Run("delete", "--force", id);
+        }
+    }
+
     private static void Check(List<string> failures, string verb, string what, Action check)
     {
         try { check(); }
