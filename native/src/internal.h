@@ -107,8 +107,8 @@ HCS_HIDDEN void reset_signals(void);
 HCS_HIDDEN int child_run(struct child *c);
 
 /* ---- the pieces of the child ---- */
-HCS_HIDDEN void rootfs_begin(struct child *c);         /* propagation, bind root, open it */
-HCS_HIDDEN void rootfs_steps(struct child *c, uint32_t from, uint32_t to); /* mount steps [from, to) */
+/* mount steps [from, to); the first call first sets propagation, binds the root and opens it */
+HCS_HIDDEN void rootfs_steps(struct child *c, uint32_t from, uint32_t to);
 HCS_HIDDEN void rootfs_pivot(struct child *c);         /* pivot_root or move+chroot */
 HCS_HIDDEN void rootfs_detach_old_root(struct child *c); /* after READY: the old root goes */
 HCS_HIDDEN void rootfs_paths(struct child *c);         /* read-only and masked paths */

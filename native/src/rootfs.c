@@ -248,7 +248,7 @@ static void step_setattr(struct child *c, const struct hcs_mount_step *s)
     close(tfd);
 }
 
-void rootfs_begin(struct child *c)
+static void rootfs_begin(struct child *c)
 {
     const struct hcs_spawn_plan *p = c->plan;
     child_at(c, HCS_AREA_ROOTFS, -1);
@@ -271,6 +271,8 @@ void rootfs_begin(struct child *c)
 void rootfs_steps(struct child *c, uint32_t from, uint32_t to)
 {
     const struct hcs_spawn_plan *p = c->plan;
+    if (c->rootfd < 0) /* the first call, wherever it falls (before SETUP, after MADE or GO) */
+        rootfs_begin(c);
     for (uint32_t i = from; i < to; i++) {
         const struct hcs_mount_step *s = &p->steps[i];
         child_at(c, HCS_AREA_STEP, (int32_t)i);

@@ -224,10 +224,8 @@ int child_run(struct child *c)
     /* The mounts that need neither the cgroup nor a namespace still to come are made before
      * SETUP, while the parent creates the cgroup: the two would otherwise take turns. */
     uint32_t early = early_steps(p), made = made_steps(p);
-    if (early > 0) {
-        rootfs_begin(c);
+    if (early > 0)
         rootfs_steps(c, 0, early);
-    }
 
     if (sync_send(c->sync_fd, HCS_MSG_SETUP, 0, NULL) < 0)
         _exit(1);
@@ -239,8 +237,6 @@ int child_run(struct child *c)
     if (made > early) {
         if (sync_wait(c->sync_fd, HCS_MSG_CGROUP_MADE, NULL, 0, NULL) < 0)
             child_fail(c, "wait for cgroup", NULL, NULL);
-        if (early == 0)
-            rootfs_begin(c);
         rootfs_steps(c, early, made);
     }
     if (sync_wait_go(c->sync_fd, p->state_buf, p->state_buf_len, &c->state_len) < 0)
@@ -264,11 +260,8 @@ int child_run(struct child *c)
         join_namespaces(c);
     prepare_fds(c);
 
-    if (p->flags & HCS_PLAN_SETUP_ROOTFS) {
-        if (made == 0)
-            rootfs_begin(c);
+    if (p->flags & HCS_PLAN_SETUP_ROOTFS)
         rootfs_steps(c, made, p->n_steps);
-    }
     if (p->flags & HCS_PLAN_HOOK_SYNC) {
         if (sync_send(c->sync_fd, HCS_MSG_HOOKS, 0, NULL) < 0 || sync_wait_go(c->sync_fd, NULL, 0, NULL) < 0)
             child_fail(c, "wait for prestart hooks", NULL, NULL);

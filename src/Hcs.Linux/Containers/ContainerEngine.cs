@@ -251,8 +251,8 @@ public sealed class ContainerEngine(EngineOptions options)
                     }
                     catch (Exception) when (session.PendingError() is { } childError)
                     {
-                        // the child works on after SETUP (HCS_PLAN_EARLY_PATHS): its own failure,
-                        // not the broken pipe it left us, is the one to report
+                        // the child works on after SETUP (HCS_PLAN_EARLY_PATHS, the cgroup binds):
+                        // its own failure, not the broken pipe it left us, is the one to report
                         throw childError;
                     }
                     PerfTrace.Mark("create: child let go");
