@@ -13,8 +13,11 @@
  *  - All pointers in a plan stay valid until hcs_spawn returns; the child gets its own copy
  *    of the address space, so it may read them after the parent freed them.
  *  - Every string is NUL-terminated UTF-8. Every list is a pointer + count.
- *  - Every fd handed over is inherited by the child; the library marks all fds close-on-exec
- *    in the child except 0-2 and the preserved range [3, 3 + preserve_fds).
+ *  - Every fd handed over is inherited by the child. The child closes, as it starts, every fd
+ *    but 0-2, the preserved range [3, 3 + preserve_fds) and those the plan names (sync,
+ *    start, console, exec, stdio, joins, steps' userns): a fd passed any other way (a path
+ *    "/proc/self/fd/N") is not there. Those kept are close-on-exec, but for 0-2 and the
+ *    preserved range.
  *  - ABI 3 added stdio_fds and exec_fd to the plan, and hcs_mount_into/hcs_unmount_in.
  *  - ABI 4 added the zygote (hcs_zygote_start, hcs_zygote_fork, hcs_send_plan) and
  *    struct hcs_waiting. A plan sent to a waiting child lives in that child's shared region

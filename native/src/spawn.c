@@ -13,6 +13,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -198,11 +199,54 @@ static uint32_t made_steps(const struct hcs_spawn_plan *p)
     return p->n_made_steps < p->n_steps ? p->n_made_steps : p->n_steps;
 }
 
+/* The smallest fd above `after` that the child needs, or INT_MAX. A scan per kept fd: they
+ * are few, and the child may not allocate. */
+static int next_needed(const struct child *c, int after)
+{
+    const struct hcs_spawn_plan *p = c->plan;
+    int cands[9] = {c->sync_fd, c->order_r, c->order_w, p->start_fd, p->console_fd, p->exec_fd,
+                    p->stdio_fds[0], p->stdio_fds[1], p->stdio_fds[2]};
+    int best = INT_MAX;
+    for (int i = 0; i < 9; i++)
+        if (cands[i] > after && cands[i] < best)
+            best = cands[i];
+    for (uint32_t i = 0; i < p->n_joins; i++)
+        if (p->joins[i].fd > after && p->joins[i].fd < best)
+            best = p->joins[i].fd;
+    for (uint32_t i = 0; i < p->n_steps; i++)
+        if (p->steps[i].userns_fd > after && p->steps[i].userns_fd < best)
+            best = p->steps[i].userns_fd;
+    return best;
+}
+
+/* A clone of the caller has a copy of all its fds: hcs-monitor's, hundreds with many
+ * containers. Marked close-on-exec they would still fill the table until execve, so a
+ * container whose RLIMIT_NOFILE is below the caller's fd count (1024, with a monitor holding
+ * more) could open nothing once its limits are set. They are closed at once instead, all but
+ * 0-2, the preserved range and what the child needs: the child then holds what runc's fresh
+ * init would, and nothing of the host's past this point. */
+static void close_unneeded_fds(struct child *c)
+{
+    int keep = c->plan->preserve_fds > 0 ? c->plan->preserve_fds : 0;
+    int from = 3 + keep;
+    for (;;) {
+        int next = next_needed(c, from - 1);
+        if (next == INT_MAX) {
+            sys_close_range((unsigned)from, ~0u, 0);
+            break;
+        }
+        if (next > from)
+            sys_close_range((unsigned)from, (unsigned)next - 1, 0);
+        from = next + 1;
+    }
+}
+
 static int init_main(void *arg)
 {
     struct child *c = arg;
     reset_signals();
     close(c->parent_fd);
+    close_unneeded_fds(c);
     return child_run(c);
 }
 

@@ -51,12 +51,15 @@ public sealed unsafe class EngineHarness : IDisposable
     {
         for (int attempt = 1; ; attempt++)
         {
-            try { return ExecOnce(id, stdin, args); }
+            try { return ExecOnce(id, stdin, null, args); }
             catch (SpawnException e) when (e.Message.Contains(Runhcs.SpecHelpers.SpawnRace) && attempt < 5) { }
         }
     }
 
-    private CommandResult ExecOnce(string id, string? stdin, string[] args)
+    /// <summary>As <see cref="Exec(string, string?, string[])"/>, with the process changed first.</summary>
+    public CommandResult ExecChanged(string id, Action<Process> change, params string[] args) => ExecOnce(id, null, change, args);
+
+    private CommandResult ExecOnce(string id, string? stdin, Action<Process>? change, string[] args)
     {
         using var i = new HostPipe();
         using var o = new HostPipe();
@@ -69,6 +72,7 @@ public sealed unsafe class EngineHarness : IDisposable
             User = new User(),
             Capabilities = Engine.Store.Load(id).Config.Process?.Capabilities,
         };
+        change?.Invoke(process);
         var exec = Engine.Exec(id, process, new ExecOptions { StdioFds = [i.ReadFd, o.WriteFd, e.WriteFd] });
         // the process has its copies now: ours must go, or EOF never comes
         i.CloseRead();

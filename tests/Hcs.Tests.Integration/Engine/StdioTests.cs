@@ -1,4 +1,6 @@
 using Hcs.Linux.Containers;
+using Hcs.Linux.Native;
+using Hcs.Schema.Oci;
 using Hcs.Tests.Integration.Support;
 using Xunit.Abstractions;
 
@@ -39,6 +41,33 @@ public sealed class StdioTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("out:hello pipes", lines[0]);
         Assert.Equal(["0", "1", "2", "3"], lines[1..]);
         Assert.Equal("err:hello pipes\n", errText);
+    }
+
+    /// <summary>A clone of the caller starts with a copy of all its fds (hcs-monitor's: hundreds with
+    /// many containers). A container whose file limit is below that count must still be made, run
+    /// and exec'd into: the child keeps only what it was handed, before its limits are set.</summary>
+    [RootFact]
+    public void A_file_limit_below_the_callers_open_fd_count_still_runs_and_execs()
+    {
+        var held = Enumerable.Range(0, 200).Select(_ => Libc.Check(Libc.Open("/dev/null", Libc.O_RDONLY | Libc.O_CLOEXEC, 0), "open /dev/null")).ToList();
+        try
+        {
+            var limit = new Rlimit { Type = "RLIMIT_NOFILE", Soft = 8, Hard = 8 };
+            using var b = new TestBundle("sh", "-c", "ls /proc/self/fd; exec sleep 1000");
+            b.With(s => s.Process!.Rlimits = [limit]);
+            using var o = new HostPipe();
+            var record = _h.Run(b, [_h.DevNull[0], o.WriteFd, _h.DevNull[2]]);
+            o.CloseWrite();
+            var stdout = o.ReadToEndAsync();
+            var r = _h.ExecChanged(record.Id, p => p.Rlimits = [limit], "sh", "-c", "ls /proc/self/fd; ulimit -n");
+            output.WriteLine(r.ToString());
+            Assert.Equal(0, r.ExitCode);
+            Assert.Equal("0\n1\n2\n3\n8\n", r.Stdout);
+            Libc.Kill(record.Pid, 9);
+            EngineHarness.WaitForExit(record.Pid, 20_000);
+            Assert.Equal("0\n1\n2\n3\n", HostPipe.Finish(stdout));
+        }
+        finally { held.ForEach(fd => Libc.Close(fd)); }
     }
 
     [RootFact]
