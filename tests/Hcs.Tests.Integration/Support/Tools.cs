@@ -41,7 +41,13 @@ public static class Tools
             throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish within {timeoutMs} ms");
         }
         Task.WaitAll([stdout, stderr], 1000);
-        return new CommandResult(p.ExitCode, Done(stdout), Done(stderr));
+        var result = new CommandResult(p.ExitCode, Done(stdout), Done(stderr));
+        // Disposing the Process leaves streams it handed out open (they are the caller's once
+        // read): without this their pipes wait for the finalizer, hundreds at a time over a run
+        p.StandardOutput.Dispose();
+        p.StandardError.Dispose();
+        p.StandardInput.Dispose();
+        return result;
     }
 
     /// <summary>Runs a command whose children outlive it (run -d, create): their stdio must not
