@@ -372,6 +372,7 @@ static int intermediate_main(void *arg)
     reset_signals();
     close(c->parent_fd);
     c->parent_fd = -1;
+    close_unneeded_fds(c); /* before it enters the container's namespaces */
     join_namespaces(c);
     if (p->clone_flags & CLONE_NEWUSER) {
         if (unshare(CLONE_NEWUSER) < 0)
