@@ -30,8 +30,10 @@ public static class Tools
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}");
         // Read both streams as tasks: a detached container (run -d, create) inherits them and
         // may keep them open long after the command exited, so EOF is not waited for forever.
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
+        // On threads of their own: a pool thread can come later than the grace below while the
+        // suite starts (hundreds of tests blocking pool threads), and the output was lost (CI).
+        var stdout = ReadOnThreadOfItsOwn(p.StandardOutput);
+        var stderr = ReadOnThreadOfItsOwn(p.StandardError);
         if (stdin is not null) p.StandardInput.Write(stdin);
         // (script(1) ends its session at EOF on stdin: keepStdinOpen holds it open until exit)
         if (!keepStdinOpen) p.StandardInput.Close();
@@ -69,6 +71,9 @@ public static class Tools
     }
 
     private static string Done(Task<string> t) => t.IsCompletedSuccessfully ? t.Result : "";
+
+    private static Task<string> ReadOnThreadOfItsOwn(StreamReader r) =>
+        Task.Factory.StartNew(r.ReadToEnd, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     public static CommandResult Sh(string script, int timeoutMs = 60_000) => Run("/bin/sh", ["-c", script], timeoutMs: timeoutMs);
 
