@@ -34,22 +34,27 @@ public static class Tools
         // suite starts (hundreds of tests blocking pool threads), and the output was lost (CI).
         var stdout = ReadOnThreadOfItsOwn(p.StandardOutput);
         var stderr = ReadOnThreadOfItsOwn(p.StandardError);
-        if (stdin is not null) p.StandardInput.Write(stdin);
-        // (script(1) ends its session at EOF on stdin: keepStdinOpen holds it open until exit)
-        if (!keepStdinOpen) p.StandardInput.Close();
-        if (!p.WaitForExit(timeoutMs))
+        try
         {
-            try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish within {timeoutMs} ms");
+            if (stdin is not null) p.StandardInput.Write(stdin);
+            // (script(1) ends its session at EOF on stdin: keepStdinOpen holds it open until exit)
+            if (!keepStdinOpen) p.StandardInput.Close();
+            if (!p.WaitForExit(timeoutMs))
+            {
+                try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+                throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish within {timeoutMs} ms");
+            }
+            Task.WaitAll([stdout, stderr], 1000);
+            return new CommandResult(p.ExitCode, Done(stdout), Done(stderr));
         }
-        Task.WaitAll([stdout, stderr], 1000);
-        var result = new CommandResult(p.ExitCode, Done(stdout), Done(stderr));
-        // Disposing the Process leaves streams it handed out open (they are the caller's once
-        // read): without this their pipes wait for the finalizer, hundreds at a time over a run
-        p.StandardOutput.Dispose();
-        p.StandardError.Dispose();
-        p.StandardInput.Dispose();
-        return result;
+        finally
+        {
+            // Disposing the Process leaves streams it handed out open (they are the caller's once
+            // read): without this their pipes wait for the finalizer, hundreds at a time over a run
+            p.StandardOutput.Dispose();
+            p.StandardError.Dispose();
+            p.StandardInput.Dispose();
+        }
     }
 
     /// <summary>Runs a command whose children outlive it (run -d, create): their stdio must not
