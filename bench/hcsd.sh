@@ -243,10 +243,12 @@ cp "${BIN[hcs-pause]}" "$ROOTFS/hcs-pause" || die "cannot copy hcs-pause into th
 mkbundle "$BASE/b-pause" /hcs-pause
 CR() { "${BIN[crun]}" --root "$BASE/state-crun" "$@"; }
 
-# The private hcsd. HCS_TRACE only in its environment (and so its monitor's), never the CLI's.
+# The private hcsd, started from / as a service manager starts it. HCS_TRACE only in its
+# environment (and so its monitor's), never the CLI's.
 start_hcsd() {
   local i
   (
+    cd /
     [ $TRACE = 1 ] && export HCS_TRACE=1
     exec "${BIN[hcsd]}" --socket "$SOCK" --run-dir "$BASE/run" --state-dir "$DISK/state" \
       --monitor "${BIN[hcs-monitor]}" --pause "${BIN[hcs-pause]}" </dev/null >>"$BASE/hcsd.log" 2>&1

@@ -57,6 +57,19 @@ public sealed class DescriptorTests
         }
     }
 
+    /// <summary>hcsd reads no appsettings file, so it must not watch for one. ASP.NET's default
+    /// watches the content root (the working directory, / here as under a service manager)
+    /// recursively: 14,000 inotify watches, and an event for every file written on the host.</summary>
+    [RootFact]
+    public async Task Hcsd_started_from_the_root_directory_watches_no_files()
+    {
+        await using var d = await Hcsd.StartAsync();
+        Assert.Equal("/", new DirectoryInfo($"/proc/{d.Pid}/cwd").LinkTarget);
+        var watches = Directory.GetFileSystemEntries($"/proc/{d.Pid}/fdinfo")
+            .Sum(f => { try { return File.ReadLines(f).Count(l => l.StartsWith("inotify wd:", StringComparison.Ordinal)); } catch (IOException) { return 0; } });
+        Assert.Equal(0, watches);
+    }
+
     private static List<string> OpenFiles(int pid)
     {
         var files = new List<string>();

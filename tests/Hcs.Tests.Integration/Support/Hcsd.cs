@@ -70,6 +70,7 @@ public sealed class Hcsd : IAsyncDisposable
         var psi = new ProcessStartInfo(Binary)
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            WorkingDirectory = "/", // as a service manager starts it
         };
         foreach (var a in new[] { "--socket", SocketPath, "--run-dir", RunDir, "--state-dir", StateDir,
                                   "--monitor", MonitorBinary, "--pause", PauseBinary })
