@@ -112,13 +112,14 @@ declare -A ORIG=(
   [hcsd]=$HCSD_DIR/hcsd
   [hcs-monitor]=${HCS_MONITOR:-/usr/local/bin/hcs-monitor}
   [hcs-pause]=${HCS_PAUSE:-/usr/local/lib/hcs/hcs-pause}
+  [hcs-zygote]=${HCS_ZYGOTE:-/usr/local/lib/hcs/hcs-zygote}
   [hcs]=${HCS:-/usr/local/bin/hcs}
   [crun]=$(command -v "${CRUN:-crun}" || echo "${CRUN:-crun}")
   [hcs-bench]=$HCSBENCH
 )
 for t in hyperfine jq curl busybox; do command -v "$t" >/dev/null || die "$t not found"; done
-for b in hcsd hcs-monitor hcs-pause crun hcs-bench; do
-  [ -x "${ORIG[$b]}" ] || die "${ORIG[$b]} not found (scripts/build.sh installs hcsd, hcs-monitor, hcs-pause)"
+for b in hcsd hcs-monitor hcs-pause hcs-zygote crun hcs-bench; do
+  [ -x "${ORIG[$b]}" ] || die "${ORIG[$b]} not found (scripts/build.sh installs hcsd, hcs-monitor, hcs-pause, hcs-zygote)"
 done
 HAVE_CLI=true
 if [ ! -x "${ORIG[hcs]}" ]; then
@@ -205,13 +206,13 @@ declare -A SHA BIN
 cp -r "$HCSD_DIR" "$BASE/bin/hcsd" || die "cannot copy $HCSD_DIR"
 BIN[hcsd]=$BASE/bin/hcsd/hcsd
 SHA[hcsd]=$(cd "$BASE/bin/hcsd" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
-for b in hcs-monitor hcs-pause hcs crun hcs-bench; do
+for b in hcs-monitor hcs-pause hcs-zygote hcs crun hcs-bench; do
   [ "$b" = hcs ] && ! $HAVE_CLI && continue
   cp "${ORIG[$b]}" "$BASE/bin/$b" || die "cannot copy ${ORIG[$b]}"
   BIN[$b]=$BASE/bin/$b
   SHA[$b]=$(sha256sum "$BASE/bin/$b" | cut -d' ' -f1)
 done
-for b in hcsd hcs-monitor hcs-pause hcs crun hcs-bench; do
+for b in hcsd hcs-monitor hcs-pause hcs-zygote hcs crun hcs-bench; do
   [ -n "${BIN[$b]:-}" ] && log "bench: $b = ${ORIG[$b]} (sha256 ${SHA[$b]:0:12}, modified $(date -r "${ORIG[$b]}" -u +%FT%TZ))"
 done
 HB=${BIN[hcs-bench]}
@@ -249,6 +250,7 @@ start_hcsd() {
   local i
   (
     cd /
+    export HCS_ZYGOTE=${BIN[hcs-zygote]} # the monitor's (hcsd passes its environment on)
     [ $TRACE = 1 ] && export HCS_TRACE=1
     exec "${BIN[hcsd]}" --socket "$SOCK" --run-dir "$BASE/run" --state-dir "$DISK/state" \
       --monitor "${BIN[hcs-monitor]}" --pause "${BIN[hcs-pause]}" </dev/null >>"$BASE/hcsd.log" 2>&1
@@ -549,7 +551,7 @@ RESULT=$(jq -s \
   --argjson quiet "$QUIET" --argjson maxload "$MAX_LOAD" --argjson maxwait "$MAX_WAIT" --argjson phases "$PHASE_LOADS" \
   --arg idle "$IDLE" --argjson havecli "$HAVE_CLI" --argjson trace "$TRACE" --argjson cgfast "${CG_FAST_US:-null}" --argjson cgidle "${CG_IDLE_US:-null}" \
   --argjson want "$(for m in $ALL_METRICS; do want "$m" && echo "\"$m\": true" || echo "\"$m\": false"; done | paste -sd, | sed 's/.*/{&}/')" \
-  --arg bins "$(for b in hcsd hcs-monitor hcs-pause hcs crun hcs-bench; do [ -n "${BIN[$b]:-}" ] && echo "$b=${ORIG[$b]}=${SHA[$b]}"; done)" '
+  --arg bins "$(for b in hcsd hcs-monitor hcs-pause hcs-zygote hcs crun hcs-bench; do [ -n "${BIN[$b]:-}" ] && echo "$b=${ORIG[$b]}=${SHA[$b]}"; done)" '
   def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
                      else (.[length / 2 - 1] + .[length / 2]) / 2 end;
   def pct(p): sort | if length == 0 then null else .[((length - 1) * p) | round] end;

@@ -11,6 +11,8 @@ install -m 0755 artifacts/publish/runhcs/runhcs "$PREFIX/bin/runhcs"
 echo "build: installed $PREFIX/bin/runhcs"
 install -D -m 0755 artifacts/native/hcs-pause "$PREFIX/lib/hcs/hcs-pause"
 echo "build: installed $PREFIX/lib/hcs/hcs-pause"
+install -D -m 0755 -s artifacts/native/hcs-zygote "$PREFIX/lib/hcs/hcs-zygote"
+echo "build: installed $PREFIX/lib/hcs/hcs-zygote"
 dotnet publish src/Hcs.Cli/Hcs.Cli.csproj -c Release -r linux-x64 -v q -nologo -o artifacts/publish/hcs
 install -m 0755 artifacts/publish/hcs/hcs "$PREFIX/bin/hcs" && echo "build: installed $PREFIX/bin/hcs"
 dotnet publish src/Hcs.Monitor/Hcs.Monitor.csproj -c Release -r linux-x64 -v q -nologo -o artifacts/publish/hcs-monitor

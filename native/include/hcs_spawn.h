@@ -23,6 +23,8 @@
  *    struct hcs_waiting. A plan sent to a waiting child lives in that child's shared region
  *    and is read by the child after hcs_send_plan returns, until its execve.
  *  - ABI 6 added n_made_steps to the plan, HCS_MSG_CGROUP_MADE and HCS_AREA_TERMINAL.
+ *  - ABI 7: the zygote is an executable of its own, hcs-zygote (hcs_zygote_start takes its
+ *    path); it says its ABI first, and is refused when that is not the caller's.
  *  - Failures: a function returns -1 and fills struct hcs_error: errno + the name of the step
  *    that failed + a detail (usually a path). Failures inside the child travel back to the
  *    parent as an HCS_MSG_ERROR message on the sync socket.
@@ -40,7 +42,7 @@
 extern "C" {
 #endif
 
-#define HCS_SPAWN_ABI 6
+#define HCS_SPAWN_ABI 7
 
 #define HCS_API __attribute__((visibility("default")))
 
@@ -354,10 +356,12 @@ struct hcs_waiting {
     uint64_t region_len;
 };
 
-/* Clones the zygote from the caller; it exits when *control_fd closes (EOF), or when the
- * calling thread does (PR_SET_PDEATHSIG, as do the waiting children): call it from a thread
- * that lives as long as the pool, a process's main thread. 0, or -1 with err filled. */
-HCS_API int hcs_zygote_start(int *control_fd, pid_t *pid_out, struct hcs_error *err);
+/* Starts the zygote, the executable at zygote_path (hcs-zygote, built with this library), as
+ * the caller's child; it exits when *control_fd closes (EOF), or when the calling thread does
+ * (PR_SET_PDEATHSIG, as do the waiting children): call it from a thread that lives as long as
+ * the pool, a process's main thread. 0, or -1 with err filled (ENOENT: no such executable;
+ * EPROTO: one of another ABI). */
+HCS_API int hcs_zygote_start(const char *zygote_path, int *control_fd, pid_t *pid_out, struct hcs_error *err);
 
 /* Asks the zygote for a waiting child in the namespaces of clone_flags, with a plan region of
  * region_len bytes. urgent = 0: made in the idle scheduling class (ahead of time, when a CPU

@@ -35,8 +35,9 @@ catch (IOException)
     return 0;
 }
 
-// The zygote is cloned now, while this process is small (see SpawnPool): two children ready
-// for hcsd's default container (new pid, network, ipc, uts namespaces).
+// The zygote (hcs-zygote, see SpawnPool) starts now, from the main thread, which lives as long
+// as the pool: two children ready for hcsd's default container (new pid, network, ipc, uts
+// namespaces).
 var pool = Environment.GetEnvironmentVariable("HCS_SPAWN_POOL") == "0" ? null
     : SpawnPool.Start(size: 2, SpawnPool.MadeAhead, Log.Info);
 

@@ -7,8 +7,8 @@ namespace Hcs.Linux.Containers;
 ///
 /// Cloning the parent is the largest part of a container's create there: the copy of a
 /// NativeAOT process's page tables, its teardown at execve, and the new network and pid
-/// namespaces. The pool asks the zygote (native/src/zygote.c, cloned from the parent at its
-/// start, while it is small) for "waiting children": already in their new pid, network, ipc
+/// namespaces. The pool asks the zygote (hcs-zygote, native/src/zygote.c: a small executable
+/// the parent starts, so that its children carry none of the parent's memory) for "waiting children": already in their new pid, network, ipc
 /// and uts namespaces, children of the parent, blocked until a plan comes. A background thread
 /// keeps <c>size</c> of them ready for the namespaces the last create asked for; a create takes
 /// one, or has one made on the spot when none is ready (still cheaper than a clone of the
@@ -52,14 +52,25 @@ public sealed unsafe class SpawnPool : IDisposable
         _wake.Set();
     }
 
-    /// <summary>Clones the zygote now (call it early, while the process is small) and starts
-    /// filling: <paramref name="size"/> children ready for <paramref name="cloneFlags"/>. Null,
-    /// with the reason logged, when the zygote cannot start.</summary>
-    public static SpawnPool? Start(int size, ulong cloneFlags, Action<string>? log)
+    /// <summary>Where hcs-zygote is: $HCS_ZYGOTE, else beside a standard install of the caller
+    /// (PREFIX/lib/hcs/hcs-zygote for PREFIX/bin/NAME), else /usr/local/lib/hcs/hcs-zygote.</summary>
+    public static string ZygotePath()
+    {
+        if (Environment.GetEnvironmentVariable("HCS_ZYGOTE") is { Length: > 0 } path) return path;
+        if (Environment.ProcessPath is { } self && Path.GetDirectoryName(self) is { } bin &&
+            Path.Combine(bin, "..", "lib", "hcs", "hcs-zygote") is var beside && File.Exists(beside))
+            return Path.GetFullPath(beside);
+        return "/usr/local/lib/hcs/hcs-zygote";
+    }
+
+    /// <summary>Starts the zygote (call it from a thread that lives as long as the pool) and
+    /// starts filling: <paramref name="size"/> children ready for <paramref name="cloneFlags"/>.
+    /// Null, with the reason logged, when the zygote cannot start.</summary>
+    public static SpawnPool? Start(int size, ulong cloneFlags, Action<string>? log, string? zygotePath = null)
     {
         int control, pid;
         SpawnAbi.Error error;
-        if (SpawnAbi.ZygoteStart(&control, &pid, &error) < 0)
+        if (SpawnAbi.ZygoteStart(zygotePath ?? ZygotePath(), &control, &pid, &error) < 0)
         {
             log?.Invoke($"spawn pool off: {SpawnException.From(error).Message}");
             return null;

@@ -8,7 +8,7 @@ namespace Hcs.Linux.Native;
 /// </summary>
 public static unsafe partial class SpawnAbi
 {
-    public const int Version = 6;
+    public const int Version = 7;
     private const string Lib = "libhcsspawn";
 
     // enum hcs_step_kind
@@ -192,8 +192,8 @@ public static unsafe partial class SpawnAbi
         public ulong RegionLength;
     }
 
-    [LibraryImport(Lib, EntryPoint = "hcs_zygote_start")]
-    public static partial int ZygoteStart(int* controlFd, int* pidOut, Error* error);
+    [LibraryImport(Lib, EntryPoint = "hcs_zygote_start", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int ZygoteStart(string zygotePath, int* controlFd, int* pidOut, Error* error);
 
     [LibraryImport(Lib, EntryPoint = "hcs_zygote_fork")]
     public static partial int ZygoteFork(int controlFd, ulong cloneFlags, ulong regionLength, int urgent, Waiting* output, Error* error);
