@@ -360,19 +360,25 @@ int hcs_zygote_start(const char *zygote_path, int *control_fd, pid_t *pid_out, s
         close(pair[0]);
         return -1;
     }
-    /* its hello; EOF: the exec failed (127: not there, 126) or it quit */
+    /* its hello; EOF: the exec failed (127: not there, 126) or it quit. A zygote that says
+     * nothing within 10 s is as good as none. */
+    struct timeval limit = {.tv_sec = 10}, none = {0};
+    setsockopt(pair[0], SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
     uint32_t abi = 0;
     ssize_t r;
     do
         r = recv(pair[0], &abi, sizeof abi, 0);
     while (r < 0 && errno == EINTR);
+    setsockopt(pair[0], SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
     if (r != (ssize_t)sizeof abi || abi != HCS_SPAWN_ABI) {
         int status = 0;
-        if (r == (ssize_t)sizeof abi)
+        if (r != 0) /* a hello of another build, or none in time: end it (EOF: it is ending) */
             kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
         if (r == (ssize_t)sizeof abi)
             err_set(err, EPROTO, "zygote: another build's hcs-zygote (spawn ABI differs)", zygote_path, NULL);
+        else if (r < 0)
+            err_set(err, ETIMEDOUT, "zygote: start (no hello)", zygote_path, NULL);
         else
             err_set(err, WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ENOENT : EPIPE, "zygote: start", zygote_path, NULL);
         close(pair[0]);
