@@ -24,9 +24,9 @@ internal sealed class MonitoredSystem(string id, string? overlayTarget)
     /// <summary>Operations on one system take turns (create/start/exec/delete).</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
     /// <summary>The cgroup's removal, begun when the init exited (see
-    /// <see cref="MonitorService.ReleaseCgroupEarly"/>); delete waits for it, and sets it
-    /// (completed) first so none begins after.</summary>
-    public Task? CgroupReleased { get; set; }
+    /// <see cref="MonitorService.ReleaseCgroupEarly"/>); true when it removed all of it. Delete
+    /// waits for it, and sets it (completed) first so none begins after.</summary>
+    public Task<bool>? CgroupReleased { get; set; }
 }
 
 /// <summary>
@@ -380,18 +380,19 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
                 throw new HcsException(HcsError.InvalidState, $"compute system \"{system.Id}\" is running: terminate it first or delete with force");
             if (system.Init is { Exited: false }) system.Forced = true;
             Linux.PerfTrace.Mark("monitor delete: begin");
-            Task? released;
+            Task<bool>? released;
             lock (_gate)
             {
                 // and none may begin from here on (a forced delete's own kill ends the init): a
                 // late one could remove the cgroup of a new container with the same id
                 released = system.CgroupReleased;
-                system.CgroupReleased = Task.CompletedTask;
+                system.CgroupReleased = Task.FromResult(false);
             }
-            released?.Wait(); // never faults: a failed early removal is redone below
+            // never faults; false: what is left is removed below, as without it
+            bool cgroupGone = released?.Result ?? false;
             try
             {
-                if (system.Record is { } record) engine.Delete(record, force: true);
+                if (system.Record is { } record) engine.Delete(record, force: true, cgroupGone);
                 else engine.Delete(system.Id, force: true);
             }
             catch (RuntimeError e) when (e.Kind == RuntimeErrorKind.NotFound) { }
@@ -545,8 +546,8 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
             if (!ownPidns || config.Hooks is { Poststop.Count: > 0 } || record.CgroupPaths.Count == 0) return;
             system.CgroupReleased = Task.Run(() =>
             {
-                try { engine.Cgroups.Load(record.CgroupPaths).Destroy(); }
-                catch (Exception) { /* delete tries again */ }
+                try { return engine.Cgroups.Load(record.CgroupPaths).Destroy(); }
+                catch (Exception) { return false; /* delete tries again */ }
             });
         }
     }

@@ -13,7 +13,9 @@ for (int i = 0; i < args.Length; i++)
     {
         case "--run-dir" when i + 1 < args.Length: runDir = args[++i]; break;
         case "--help" or "-h":
-            Console.WriteLine("usage: hcs-monitor [--run-dir DIR]\n  the parent of hcsd's containers; started by hcsd, serves DIR/monitor.sock");
+            Console.WriteLine("usage: hcs-monitor [--run-dir DIR]\n  the parent of hcsd's containers; started by hcsd, serves DIR/monitor.sock\n" +
+                              "  runs hcs-zygote from $HCS_ZYGOTE, else PREFIX/lib/hcs/hcs-zygote beside its PREFIX/bin,\n" +
+                              "  else /usr/local/lib/hcs/hcs-zygote (without one, containers' first processes are not made ahead)");
             return 0;
         default:
             Console.Error.WriteLine($"hcs-monitor: unknown argument \"{args[i]}\" (try --help)");

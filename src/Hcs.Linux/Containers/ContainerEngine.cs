@@ -552,8 +552,10 @@ public sealed class ContainerEngine(EngineOptions options)
         Delete(record, force);
     }
 
-    /// <summary>Delete with the record the caller kept since create (see <see cref="Start(ContainerRecord)"/>).</summary>
-    public void Delete(ContainerRecord record, bool force)
+    /// <summary>Delete with the record the caller kept since create (see <see cref="Start(ContainerRecord)"/>).
+    /// <paramref name="cgroupGone"/>: the caller removed the cgroup already, after the init exited
+    /// (hcs-monitor does, with the container's own pid namespace): it is not tried again.</summary>
+    public void Delete(ContainerRecord record, bool force, bool cgroupGone = false)
     {
         var id = record.Id;
         var status = StatusOf(record);
@@ -561,8 +563,11 @@ public sealed class ContainerEngine(EngineOptions options)
         if (status is ContainerStatus.Running or ContainerStatus.Paused && !force)
             throw new RuntimeError($"cannot delete container {id} that is not stopped: {status.Name()}", RuntimeErrorKind.InvalidState);
         if (status != ContainerStatus.Stopped)
+        {
             KillAndWait(record);
-        Destroy(record);
+            cgroupGone = false;
+        }
+        Destroy(record, cgroupGone);
     }
 
     /// <summary>`run` in the foreground: the init has exited and we still hold its record; tear
@@ -603,9 +608,9 @@ public sealed class ContainerEngine(EngineOptions options)
     }
 
     /// <summary>Removes what a stopped container still holds: cgroup, state; runs poststop.</summary>
-    private void Destroy(ContainerRecord record)
+    private void Destroy(ContainerRecord record, bool cgroupGone = false)
     {
-        if (record.CgroupPaths.Count > 0)
+        if (record.CgroupPaths.Count > 0 && !cgroupGone)
         {
             var cgroup = Cgroups.Load(record.CgroupPaths);
             PerfTrace.Mark("destroy: cgroup loaded");
