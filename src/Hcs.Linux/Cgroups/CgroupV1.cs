@@ -113,10 +113,13 @@ public sealed class CgroupV1 : ICgroup
         {
             // The engine hands over the complete rule list (usually "deny all" first); the kernel
             // applies each line as it comes, so writing them in order gives last-match-wins.
+            using var files = new CgroupFs.KeptOpen();
             for (int i = 0; i < devices.Count; i++)
             {
                 var rule = CgroupCommon.ParseRule(devices[i], i);
-                Write(dv, rule.Allow ? "devices.allow" : "devices.deny", rule.ToString());
+                string path = Path.Join(dv, rule.Allow ? "devices.allow" : "devices.deny"), value = rule.ToString();
+                files.Write(path, value);
+                WriteObserver?.Invoke(path, value);
             }
         }
         if (r.Network is { } net)
