@@ -22,6 +22,9 @@ struct child {
     const struct hcs_spawn_plan *plan;
     int sync_fd;
     int rootfd;          /* O_PATH fd of the rootfs (after it was bound onto itself) */
+    int node_dir;        /* the directory of the last node step (mknod, symlink, mkdir), kept
+                            for the next one in the same place (/dev: a dozen); -1 when none */
+    char node_dir_path[4096]; /* its path in the root */
     int oldroot;         /* O_PATH fd of the old root, stacked on the new one after pivot_root
                             until rootfs_detach_old_root; -1 when there is none */
     int parent_fd;       /* the parent's end of the sync pair: closed at once in the child, or

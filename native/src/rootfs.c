@@ -148,13 +148,38 @@ int ensure_in_root(int rootfd, const char *path, uint32_t kind, mode_t mode)
     return parent;
 }
 
-/* Splits "/a/b/name" into an fd of "/a/b" (created if needed) and "name". */
+/* Closes the directory kept by node steps: before any other step (a mount may cover it) and
+ * when a run of steps ends. */
+static void forget_node_dir(struct child *c)
+{
+    if (c->node_dir >= 0)
+        close(c->node_dir);
+    c->node_dir = -1;
+}
+
+/* Splits "/a/b/name" into a directory fd of "/a/b" (created if needed) and "name". The fd is
+ * kept (c->node_dir) for the next node step in the same directory: the default container
+ * makes a dozen in /dev, each an openat2, a reopen through /proc and two closes without it. */
 static int parent_in_root(struct child *c, const char *path, char *name, size_t cap)
 {
     char dir[4096];
     if (split_last(path, dir, sizeof dir, name, cap) < 0)
         return -1;
-    return ensure_in_root(c->rootfd, dir, HCS_TARGET_DIR, 0755);
+    if (c->node_dir >= 0 && str_eq(dir, c->node_dir_path))
+        return c->node_dir;
+    forget_node_dir(c);
+    int o = ensure_in_root(c->rootfd, dir, HCS_TARGET_DIR, 0755);
+    if (o < 0)
+        return -1;
+    /* ensure_in_root returns an O_PATH fd; *at() calls need a real directory fd */
+    char p[64];
+    int d = open(proc_fd_path(p, sizeof p, o), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    close(o);
+    if (d < 0)
+        return -1;
+    c->node_dir = d;
+    str_copy(c->node_dir_path, sizeof c->node_dir_path, dir);
+    return d;
 }
 
 static void step_mount(struct child *c, const struct hcs_mount_step *s)
@@ -201,15 +226,9 @@ static void step_bind(struct child *c, const struct hcs_mount_step *s)
 static void step_node(struct child *c, const struct hcs_mount_step *s)
 {
     char name[256];
-    int dir = parent_in_root(c, s->target, name, sizeof name);
-    if (dir < 0)
-        child_fail(c, "create parent directory", s->target, NULL);
-    /* parent_in_root returns an O_PATH fd; *at() calls need a real directory fd */
-    char p[64];
-    int d = open(proc_fd_path(p, sizeof p, dir), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-    close(dir);
+    int d = parent_in_root(c, s->target, name, sizeof name);
     if (d < 0)
-        child_fail(c, "open parent directory", s->target, NULL);
+        child_fail(c, "create parent directory", s->target, NULL);
     int r;
     const char *what;
     switch (s->kind) {
@@ -231,7 +250,6 @@ static void step_node(struct child *c, const struct hcs_mount_step *s)
     if (r == 0 && (s->uid >= 0 || s->gid >= 0) &&
         fchownat(d, name, (uid_t)s->uid, (gid_t)s->gid, AT_SYMLINK_NOFOLLOW) < 0)
         child_fail(c, "chown", s->target, NULL);
-    close(d);
 }
 
 static void step_setattr(struct child *c, const struct hcs_mount_step *s)
@@ -276,6 +294,8 @@ void rootfs_steps(struct child *c, uint32_t from, uint32_t to)
     for (uint32_t i = from; i < to; i++) {
         const struct hcs_mount_step *s = &p->steps[i];
         child_at(c, HCS_AREA_STEP, (int32_t)i);
+        if (s->kind != HCS_STEP_MKNOD && s->kind != HCS_STEP_SYMLINK && s->kind != HCS_STEP_MKDIR)
+            forget_node_dir(c);
         switch (s->kind) {
         case HCS_STEP_MOUNT:
             step_mount(c, s);
@@ -295,6 +315,7 @@ void rootfs_steps(struct child *c, uint32_t from, uint32_t to)
             child_fail_errno(c, EINVAL, "unknown mount step", s->target, NULL);
         }
     }
+    forget_node_dir(c);
     child_at(c, HCS_AREA_NONE, -1);
 }
 

@@ -510,7 +510,7 @@ int hcs_spawn(const struct hcs_spawn_plan *p, int parent_fd, pid_t *pid_out, str
     if (plan_check(p, err) < 0)
         return -1;
     /* The child struct and the stacks travel to the child as part of its copy of memory. */
-    struct child c = {.plan = p, .sync_fd = p->sync_fd, .rootfd = -1, .oldroot = -1, .console_slave = -1, .index = -1,
+    struct child c = {.plan = p, .sync_fd = p->sync_fd, .rootfd = -1, .node_dir = -1, .oldroot = -1, .console_slave = -1, .index = -1,
                       .parent_fd = parent_fd, .order_r = -1, .order_w = -1};
     char *stacks = mmap(NULL, 2 * STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stacks == MAP_FAILED) {

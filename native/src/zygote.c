@@ -205,7 +205,7 @@ static int waiting_main(void *arg)
     }
     plan.sync_fd = sync_fd;
 
-    struct child c = {.plan = &plan, .sync_fd = sync_fd, .rootfd = -1, .oldroot = -1, .console_slave = -1, .index = -1,
+    struct child c = {.plan = &plan, .sync_fd = sync_fd, .rootfd = -1, .node_dir = -1, .oldroot = -1, .console_slave = -1, .index = -1,
                       .parent_fd = -1, .order_r = -1, .order_w = -1};
     /* The mount namespace is made now, not at the clone: a copy of the host's as it is when the
      * container is created (its root was mounted a moment ago). */
