@@ -338,8 +338,8 @@ HCS_API int hcs_make_userns(const char *uid_map, const char *gid_map, struct hcs
 /* ---- the zygote: waiting children made ahead of time (zygote.c) --------------------------
  *
  * hcs_spawn clones its caller; from a large process (hcs-monitor) that costs a copy of its page
- * tables at the clone and their teardown at execve. The zygote is cloned from the caller once,
- * while it is small, and clones "waiting children" on request: already in new pid, network,
+ * tables at the clone and their teardown at execve. The zygote, a small executable the caller
+ * starts once (hcs-zygote), clones "waiting children" on request: already in new pid, network,
  * ipc and uts namespaces (whichever of those clone_flags names), children of the caller
  * (CLONE_PARENT), blocked until they get a plan. A waiting child's plan must be built inside
  * its region (shared memory mapped at the same address in the caller and the child);

@@ -103,10 +103,10 @@ HCS_HIDDEN int ensure_in_root(int rootfd, const char *path, uint32_t kind, mode_
 /* The checks every plan passes before a child gets it (ABI, argv, stdio fds). 0 or -1 + err. */
 HCS_HIDDEN int plan_check(const struct hcs_spawn_plan *p, struct hcs_error *err);
 /* Resets every signal handler the parent had, ignores SIGPIPE, unblocks all signals. */
+HCS_HIDDEN void reset_signals(void);
 /* The zygote's loop (hcs-zygote's main, native/zygote/): serves hcs_zygote_fork requests on
  * ctl until EOF or the death of parent. */
 HCS_HIDDEN HCS_NORETURN void hcs_zygote_main(int ctl, pid_t parent);
-HCS_HIDDEN void reset_signals(void);
 /* The rest of the child once it is in its namespaces, signals reset, parent's fds closed:
  * stdio, SETUP, GO, mounts, READY, start, execve. Used by hcs_spawn and the zygote's waiting
  * children alike. Never returns on success (execve). */

@@ -386,7 +386,7 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
                 // and none may begin from here on (a forced delete's own kill ends the init): a
                 // late one could remove the cgroup of a new container with the same id
                 released = system.CgroupReleased;
-                system.CgroupReleased = Task.FromResult(false);
+                system.CgroupReleased = NoRemovalBegun;
             }
             // never faults; false: what is left is removed below, as without it
             bool cgroupGone = released?.Result ?? false;
@@ -522,6 +522,9 @@ internal sealed class MonitorService(ContainerEngine engine, IoLoop loop, SpawnP
         }
         if (p.IsInit) ReleaseCgroupEarly(p);
     }
+
+    /// <summary>What delete leaves in place of an early removal: none may begin after it.</summary>
+    private static readonly Task<bool> NoRemovalBegun = Task.FromResult(false);
 
     /// <summary>
     /// Removes a container's cgroup as soon as its init has exited, after the exit went out, on

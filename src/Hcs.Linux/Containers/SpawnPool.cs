@@ -8,12 +8,13 @@ namespace Hcs.Linux.Containers;
 /// Cloning the parent is the largest part of a container's create there: the copy of a
 /// NativeAOT process's page tables, its teardown at execve, and the new network and pid
 /// namespaces. The pool asks the zygote (hcs-zygote, native/src/zygote.c: a small executable
-/// the parent starts, so that its children carry none of the parent's memory) for "waiting children": already in their new pid, network, ipc
-/// and uts namespaces, children of the parent, blocked until a plan comes. A background thread
-/// keeps <c>size</c> of them ready for the namespaces the last create asked for; a create takes
-/// one, or has one made on the spot when none is ready (still cheaper than a clone of the
-/// parent). What a waiting child cannot do (join namespaces, make a user or time namespace,
-/// keep extra fds, run hooks itself) goes the ordinary way (<see cref="Spawner.Start"/>).
+/// the parent starts, so that its children carry none of the parent's memory) for "waiting
+/// children": already in their new pid, network, ipc and uts namespaces, children of the
+/// parent, blocked until a plan comes. A background thread keeps <c>size</c> of them ready
+/// for the namespaces the last create asked for; a create takes one, or has one made on the
+/// spot when none is ready (still cheaper than a clone of the parent). What a waiting child
+/// cannot do (join namespaces, make a user or time namespace, keep extra fds, run hooks itself)
+/// goes the ordinary way (<see cref="Spawner.Start"/>).
 /// docs/design/0007-spawn-pool.md says why and what was rejected.
 /// </summary>
 public sealed unsafe class SpawnPool : IDisposable
